@@ -1,0 +1,100 @@
+"""The `gancli` entry point: dispatches `gancli <command> ...` to that command's Hydra app."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from gancli.cli.errors import fail
+from gancli.cli.overrides import check_overrides
+from gancli.errors import GancliError
+
+COMMANDS = {
+    "train": "train a GAN (resumes if its run dir has checkpoints)",
+    "resume": "continue a run: gancli resume <run_dir> [key=value ...]",
+}
+
+HELP = """\
+usage: gancli <command> [key=value ...] [hydra flags]
+
+commands:
+{commands}
+
+Each command is a Hydra app: `gancli train --help` lists its config groups, `--cfg job` prints
+the composed config, `-m` runs a sweep (e.g. gancli train -m divergence=kl,js,gan seed=0,1).
+Tab completion in bash: eval "$(gancli train -sc install=bash)"
+"""
+
+
+def _train_app() -> Callable[[], object]:
+    from gancli.cli.train_app import app
+
+    return app
+
+
+def _run_hydra_app(command: str, args: list[str]) -> int:
+    """Run the command's Hydra app with `args` as if it were its own program."""
+    try:
+        check_overrides(command, args)
+    except GancliError as err:
+        fail(f"gancli {command}", str(err))
+    app = _train_app()  # train is the only Hydra app so far; sample/eval/report will join it here
+    sys.argv = [sys.argv[0], *args]  # argv[0] stays `gancli`: Hydra's completion script names it
+    app()
+    return 0
+
+
+def _complete(args: list[str]) -> int:
+    """Bash completion: Hydra's script runs `gancli -sc query=bash` with the whole line in COMP_LINE.
+
+    Complete the command word here; after it, drop the command from COMP_LINE so the
+    command's own Hydra app sees the line it expects (program name, then overrides).
+    """
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    typing_command = len(words) < 2 or (len(words) == 2 and not line.endswith(" "))
+    if typing_command:
+        prefix = words[1] if len(words) == 2 else ""
+        print(" ".join(c for c in COMMANDS if c.startswith(prefix)))
+        return 0
+    command = words[1]
+    if command != "train":  # resume takes a directory: leave it to bash's file completion
+        return 0
+    start = line.index(command)
+    os.environ["COMP_LINE"] = line[:start] + line[start + len(command):].lstrip()
+    point = int(os.environ.get("COMP_POINT", len(line)))
+    os.environ["COMP_POINT"] = str(max(0, point - (len(line) - len(os.environ["COMP_LINE"]))))
+    sys.argv = [sys.argv[0], *args]
+    _train_app()()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        width = max(map(len, COMMANDS))
+        print(HELP.format(commands="\n".join(f"  {c:<{width}}  {d}" for c, d in COMMANDS.items())))
+        return 0
+    if args[0] in ("-sc", "--shell-completion") and len(args) > 1 and args[1].startswith("query="):
+        return _complete(args)
+    command, rest = args[0], args[1:]
+    if command == "train":
+        return _run_hydra_app("train", rest)
+    if command == "resume":
+        from gancli.cli.resume_app import HELP as RESUME_HELP
+        from gancli.cli.resume_app import train_arguments
+
+        if not rest or rest[0] in ("-h", "--help"):
+            print(RESUME_HELP)
+            return 0
+        try:
+            train_args = train_arguments(rest)
+        except ValueError as err:
+            fail("gancli resume", str(err))
+        return _run_hydra_app("train", train_args)
+    fail("gancli", f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)} (gancli --help)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

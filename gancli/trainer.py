@@ -1,0 +1,214 @@
+"""Train and evaluate one run: the host loop around the jitted chunk.
+
+Resumes from the run's own checkpoints, logs metrics, evaluates and plots, checkpoints, turns
+SIGINT/SIGTERM into "save, then exit", and stops on non-finite losses.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from importlib import metadata as pkg_metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from gancli.checkpoints import Checkpointer, state_shapes
+from gancli.config import RESUMABLE_KEYS, RunConfig, flatten, to_dict
+from gancli.errors import GancliError
+from gancli.evaluation import mode_coverage
+from gancli.plots import plot_samples
+from gancli.run_files import MetricsLog, write_summary
+from gancli.train_step import METRIC_NAMES, State, build, generate, make_train_chunk, run_keys
+
+log = logging.getLogger(__name__)
+
+VERSIONED_PACKAGES = ("gancli", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint")
+
+
+class StopRequest:
+    """Turns SIGINT and SIGTERM into a flag the loop checks between chunks.
+
+    A second signal while stopping is ignored, so a checkpoint being saved is never cut short.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signum is None:
+            log.warning("received %s: saving a checkpoint, then exiting", signal.Signals(signum).name)
+            self.signum = signum
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():  # signal.signal only works there
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            found[name] = pkg_metadata.version(name)
+        except pkg_metadata.PackageNotFoundError:
+            found[name] = "unknown"
+    return found
+
+
+def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run_dir: Path) -> None:
+    """Refuse a resume that changes any parameter shape; warn about other changed settings."""
+    old, new = flatten(saved["config"]), flatten(to_dict(cfg))
+    changed = [k for k in sorted(set(old) | set(new))
+               if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS]
+    described = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+    if saved["shapes"] != state_shapes(abstract):
+        raise GancliError(f"cannot resume {run_dir}: the config changes parameter shapes ({described}); "
+                          "undo those overrides or train into a new run directory")
+    if changed:
+        log.warning("resuming with changed settings (%s): the run no longer equals an uninterrupted one", described)
+
+
+class Trainer:
+    """One run in one run directory. `run()` returns the summary it writes to summary.json."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.problem, self._init = build(cfg)
+        self.abstract_state = jax.eval_shape(self._init)
+        self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl")
+        _, _, eval_key = run_keys(cfg.seed)
+        self.sample_key, self.plot_key = jax.random.split(eval_key)
+        n = cfg.train.eval_samples
+        self._sample = jax.jit(lambda g_params, key: generate(self.problem, g_params, key, n))
+
+    def run(self) -> dict[str, Any]:
+        checkpointer = Checkpointer(self.run_dir / "checkpoints", self.cfg.train.keep)
+        try:
+            with StopRequest() as stop:
+                return self._train(checkpointer, stop)
+        finally:
+            checkpointer.close()  # waits for an async save in flight
+
+    def _restore_or_init(self, checkpointer: Checkpointer) -> State:
+        # Resume order: the newest complete checkpoint in this run dir, else a fresh start
+        # from the seed. Metrics logged after that checkpoint are dropped: the resumed run
+        # logs those steps again, identically.
+        step = checkpointer.latest_step()
+        if step is None:
+            self.metrics_log.truncate_after(0)
+            return jax.jit(self._init)()
+        _check_resumable(checkpointer.metadata(step), self.cfg, self.abstract_state, self.run_dir)
+        log.info("resuming %s from step %d", self.run_dir, step)
+        self.metrics_log.truncate_after(step)
+        return checkpointer.restore(step, self.abstract_state)
+
+    def _save(self, checkpointer: Checkpointer, state: State, step: int) -> None:
+        if checkpointer.latest_step() == step:
+            return
+        checkpointer.save(step, state, {
+            "step": step, "config": to_dict(self.cfg), "shapes": state_shapes(state), "versions": _versions(),
+        })
+
+    def _evaluate(self, state: State, step: int, plot_name: str) -> dict[str, Any]:
+        data = self.problem.data
+        fake = np.asarray(self._sample(state["g"], jax.random.fold_in(self.sample_key, step)))
+        coverage = mode_coverage(fake, data.centres, data.std)
+        real = np.asarray(data.sample(self.plot_key, len(fake)))
+        title = (f"{self.cfg.divergence.name} on {self.cfg.data.name}, step {step}: "
+                 f"{coverage['modes_captured']}/{coverage['modes_total']} modes, "
+                 f"{coverage['high_quality_fraction']:.0%} high quality")
+        plot_samples(self.run_dir / "plots" / plot_name, real, fake, data.centres, title)
+        return coverage
+
+    def _train(self, checkpointer: Checkpointer, stop: StopRequest) -> dict[str, Any]:
+        cfg, tc = self.cfg, self.cfg.train
+        state = self._restore_or_init(checkpointer)
+        step = int(state["step"])
+        start_step = step
+        chunk = make_train_chunk(self.problem, tc.chunk)
+        last = {k: v for r in self.metrics_log.read() for k, v in r.items() if k in METRIC_NAMES}
+        train_seconds, timed_steps = 0.0, 0
+        final: dict[str, Any] | None = None
+        bar = tqdm(total=tc.steps, initial=step, unit="step", disable=not tc.progress, dynamic_ncols=True,
+                   desc=f"{cfg.divergence.name}/{cfg.data.name} seed {cfg.seed}")
+        while step < tc.steps:
+            boundary = min(tc.steps, _next_multiple(step, tc.eval_every), _next_multiple(step, tc.ckpt_every))
+            started = time.perf_counter()
+            state, metrics = chunk(state, np.int32(boundary))
+            metrics = jax.device_get(metrics)  # host-device sync: once per chunk
+            if step > start_step:  # the first chunk includes compilation
+                train_seconds += time.perf_counter() - started
+                timed_steps += min(tc.chunk, boundary - step)
+            records = self._records(metrics, step, boundary)
+            step = min(step + tc.chunk, boundary)
+            if records:
+                last = {k: records[-1][k] for k in METRIC_NAMES}
+            if step == tc.steps:
+                final = self._evaluate(state, step, "samples_final.png")
+                records = _merge(records, step, final)
+            elif step % tc.eval_every == 0:
+                records = _merge(records, step, self._evaluate(state, step, f"samples_{step:07d}.png"))
+            self.metrics_log.append(records)
+            if step % tc.ckpt_every == 0 or step == tc.steps or stop.signum is not None:
+                self._save(checkpointer, state, step)
+            bar.update(step - bar.n)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
+            if stop.signum is not None:
+                bar.close()
+                checkpointer.wait()
+                log.warning("saved a checkpoint at step %d; resume with: gancli resume %s", step, self.run_dir)
+                raise SystemExit(128 + stop.signum)
+        bar.close()
+
+        if final is None:  # nothing left to train: the run had already reached train.steps
+            final = self._evaluate(state, step, "samples_final.png")
+        summary = {"step": step, **last, **final, "steps_per_s": timed_steps / train_seconds if train_seconds else None}
+        write_summary(self.run_dir / "summary.json", summary)
+        return summary
+
+    def _records(self, metrics: dict[str, np.ndarray], step: int, boundary: int) -> list[dict[str, Any]]:
+        """The chunk's logged steps as JSON-ready records; raise if any loss is not finite."""
+        tc = self.cfg.train
+        active = slice(0, min(tc.chunk, boundary - step))
+        values = {k: metrics[k][active] for k in METRIC_NAMES}
+        if not all(np.isfinite(v).all() for v in values.values()):
+            raise GancliError(
+                f"non-finite loss between steps {step + 1} and {boundary} with divergence "
+                f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss); "
+                "the last checkpoint was kept; lower optim.d.lr and optim.g.lr or choose another divergence")
+        records = []
+        for i, s in enumerate(metrics["step"][active].tolist()):
+            if s % tc.log_every == 0 or s == tc.steps:
+                records.append({"step": s, **{k: float(values[k][i]) for k in METRIC_NAMES}})
+        return records
+
+
+def _next_multiple(step: int, every: int) -> int:
+    return (step // every + 1) * every
+
+
+def _merge(records: list[dict[str, Any]], step: int, extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """Add `extra` to the record of `step`, creating it if that step was not logged."""
+    for record in records:
+        if record["step"] == step:
+            record.update(extra)
+            return records
+    return [*records, {"step": step, **extra}]
+
+
+def train_and_evaluate(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """Train `cfg` in `run_dir` (resuming from its checkpoints if any); return the summary."""
+    return Trainer(cfg, run_dir).run()

@@ -1,0 +1,212 @@
+"""The `gancli` command line, run as a user runs it: real subprocesses of the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import SMOKE, compose_config
+from .test_train import assert_states_equal, saved_state
+
+GANCLI = str(Path(sys.executable).parent / "gancli")
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory):
+    """The environment of every subprocess: a shared compilation cache keeps them quick."""
+    return {**os.environ, "GANCLI_JAX_CACHE": str(tmp_path_factory.mktemp("jax-cache"))}
+
+
+def gancli(env, *args, cwd=None, timeout=180):
+    return subprocess.run([GANCLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_lists_the_commands(env):
+    result = gancli(env, "--help")
+    assert result.returncode == 0
+    assert "train" in result.stdout and "resume" in result.stdout
+
+
+def test_train_help_lists_groups_and_options(env):
+    result = gancli(env, "train", "--help")
+    assert result.returncode == 0
+    assert "divergence: gan, hellinger, js, kl, neyman, pearson, reverse_kl, tv" in result.stdout
+    assert "prior: gaussian, uniform" in result.stdout
+
+
+def test_cfg_job_prints_the_composed_config_without_training(env, tmp_path):
+    result = gancli(env, "train", "--cfg", "job", "divergence=kl", "prior=uniform", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "name: kl" in result.stdout and "name: uniform" in result.stdout
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["train", "divergence=klx"], ["unknown divergence 'klx'", "reverse_kl"]),
+        (["train", "train.stpes=5"], ["unknown config key 'train.stpes'", "train.steps"]),
+        (["train", "train.steps=abc"], ["'train.steps' must be an integer"]),
+        (["train", "optim.d.lr=-1"], ["'optim.d.lr' is -1.0", "(0, inf]"]),
+        (["train", "divergence.generator_loss=max"], ["nonsaturating, minimax"]),
+        (["trian"], ["unknown command 'trian'", "train"]),
+        (["resume", "no/such/run"], ["run directory no/such/run does not exist"]),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(env, tmp_path, args, fragments):
+    assert_one_line_error(gancli(env, *args, cwd=tmp_path), *fragments)
+    assert not list(tmp_path.glob("outputs/train/*/checkpoints"))
+
+
+def test_train_smoke_leaves_the_run_files(env, tmp_path):
+    result = gancli(env, "train", *SMOKE, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "outputs" / "train").iterdir()
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["20", "40"]
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [10, 20, 30, 40]
+    assert json.loads((run_dir / "summary.json").read_text())["step"] == 40
+    assert (run_dir / "plots" / "samples_final.png").exists()
+
+
+def _wait_for_metrics(run_dir: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if (run_dir / "metrics.jsonl").exists() and (run_dir / "metrics.jsonl").read_text().strip():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no metrics appeared; stderr: {proc.stderr.read() if proc.poll() is not None else ''}")
+
+
+def test_sigterm_saves_then_resume_matches_an_uninterrupted_run(env, tmp_path):
+    run_dir = tmp_path / "stopped"
+    long_run = [*SMOKE, "train.steps=200000", "train.ckpt_every=100000", "train.eval_every=100000"]
+    proc = subprocess.Popen([GANCLI, "train", *long_run, f"hydra.run.dir={run_dir}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_metrics(run_dir, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    (stopped_at,) = [int(p.name) for p in (run_dir / "checkpoints").iterdir()]
+    assert 0 < stopped_at < 200000
+    total = stopped_at + 30
+
+    result = gancli(env, "resume", str(run_dir), f"train.steps={total}")
+    assert result.returncode == 0, result.stderr
+    straight = tmp_path / "straight"
+    result = gancli(env, "train", *long_run, f"train.steps={total}", f"hydra.run.dir={straight}")
+    assert result.returncode == 0, result.stderr
+
+    cfg = compose_config(*long_run, f"train.steps={total}")
+    assert_states_equal(saved_state(cfg, straight), saved_state(cfg, run_dir))
+    assert (straight / "metrics.jsonl").read_text() == (run_dir / "metrics.jsonl").read_text()
+
+
+def test_resume_extends_a_finished_run_with_its_own_overrides(env, tmp_path):
+    run_dir = tmp_path / "run"
+    assert gancli(env, "train", *SMOKE, "divergence=js", f"hydra.run.dir={run_dir}").returncode == 0
+    result = gancli(env, "resume", str(run_dir), "train.steps=60")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["step"] == 60
+    assert "name: js" in (run_dir / ".hydra" / "config.yaml").read_text()
+
+
+def test_resume_refuses_a_shape_change(env, tmp_path):
+    run_dir = tmp_path / "run"
+    assert gancli(env, "train", *SMOKE, f"hydra.run.dir={run_dir}").returncode == 0
+    result = gancli(env, "resume", str(run_dir), "prior.dim=3")
+    assert_one_line_error(result, "changes parameter shapes", "prior.dim: 8 -> 3")
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["20", "40"]
+
+
+def test_completion_query_completes_commands_and_keys(env):
+    commands = gancli({**env, "COMP_LINE": "gancli tr", "COMP_POINT": "9"}, "-sc", "query=bash")
+    assert commands.stdout.split() == ["train"]
+    keys = gancli({**env, "COMP_LINE": "gancli train div", "COMP_POINT": "16"}, "-sc", "query=bash")
+    assert "divergence=" in keys.stdout.split()
+    options = gancli({**env, "COMP_LINE": "gancli train divergence=", "COMP_POINT": "24"}, "-sc", "query=bash")
+    assert {"divergence=kl", "divergence=reverse_kl"} <= set(options.stdout.split())
+
+
+def test_bash_tab_completion_end_to_end(env):
+    """What a user gets: install the script in bash, then complete `gancli train div<TAB>`."""
+    script = """
+    eval "$(gancli train -sc install=bash)"
+    COMP_LINE="gancli train div"; COMP_POINT=${#COMP_LINE}; COMP_WORDS=(gancli train div); COMP_CWORD=2
+    hydra_bash_completion
+    echo "${COMPREPLY[@]}"
+    """
+    path = f"{Path(GANCLI).parent}:{env['PATH']}"
+    result = subprocess.run(["bash", "-c", script], env={**env, "PATH": path}, capture_output=True, text=True,
+                            timeout=60)
+    words = result.stdout.split()
+    assert "divergence=" in words and all(w.startswith("divergence") for w in words), result.stderr
+
+
+@pytest.mark.slow
+def test_multirun_sweep_makes_one_run_dir_per_job(env, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = gancli(env, "train", "-m", "divergence=kl,gan", "seed=0,1", *SMOKE, f"hydra.sweep.dir={sweep}",
+                    timeout=600)
+    assert result.returncode == 0, result.stderr
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1", "2", "3"]
+    seen = set()
+    for job in jobs:
+        config = (job / ".hydra" / "config.yaml").read_text()
+        seen.add((("name: kl" in config), ("seed: 1" in config)))
+        assert json.loads((job / "summary.json").read_text())["step"] == 40
+    assert len(seen) == 4
+
+
+@pytest.mark.slow
+def test_sigint_saves_and_exits_130(env, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([GANCLI, "train", *SMOKE, "train.steps=200000", "train.ckpt_every=100000",
+                             f"hydra.run.dir={run_dir}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    _wait_for_metrics(run_dir, proc)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert len(list((run_dir / "checkpoints").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(env, tmp_path):
+    """Killed outright: the newest complete checkpoint is the resume point, and nothing is lost."""
+    run_dir = tmp_path / "killed"
+    args = [*SMOKE, "train.steps=200000", "train.ckpt_every=50", "train.eval_every=100000"]
+    proc = subprocess.Popen([GANCLI, "train", *args, f"hydra.run.dir={run_dir}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.isdigit() for p in (run_dir / "checkpoints").glob("*")):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.kill()
+    proc.communicate()
+    steps = [int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()]
+    total = max(steps) + 70
+    assert gancli(env, "resume", str(run_dir), f"train.steps={total}").returncode == 0
+    straight = tmp_path / "straight"
+    assert gancli(env, "train", *args, f"train.steps={total}", f"hydra.run.dir={straight}").returncode == 0
+    cfg = compose_config(*args, f"train.steps={total}")
+    assert_states_equal(saved_state(cfg, straight), saved_state(cfg, run_dir))
