@@ -64,7 +64,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class PriorConfig:
     name: Literal["gaussian", "uniform"]
-    dim: int = field(default=8, metadata=_range(1))
+    dim: int = field(default=2, metadata=_range(1))
 
 
 @dataclass(frozen=True)

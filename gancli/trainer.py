@@ -95,12 +95,12 @@ class Trainer:
         self._sample = jax.jit(lambda g_params, key: generate(self.problem, g_params, key, n))
 
     def run(self) -> dict[str, Any]:
-        checkpointer = Checkpointer(self.run_dir / "checkpoints", self.cfg.train.keep)
-        try:
-            with StopRequest() as stop:
+        with StopRequest() as stop:  # held until the last save is on disk: a Ctrl-C cannot cut it short
+            checkpointer = Checkpointer(self.run_dir / "checkpoints", self.cfg.train.keep)
+            try:
                 return self._train(checkpointer, stop)
-        finally:
-            checkpointer.close()  # waits for an async save in flight
+            finally:
+                checkpointer.close()  # waits for an async save in flight
 
     def _restore_or_init(self, checkpointer: Checkpointer) -> State:
         # Resume order: the newest complete checkpoint in this run dir, else a fresh start
@@ -137,6 +137,8 @@ class Trainer:
         cfg, tc = self.cfg, self.cfg.train
         state = self._restore_or_init(checkpointer)
         step = int(state["step"])
+        log.info("training %s on %s from step %d to %d in %s", cfg.divergence.name, cfg.data.name, step, tc.steps,
+                 self.run_dir)
         start_step = step
         chunk = make_train_chunk(self.problem, tc.chunk)
         last = {k: v for r in self.metrics_log.read() for k, v in r.items() if k in METRIC_NAMES}
@@ -177,6 +179,9 @@ class Trainer:
             final = self._evaluate(state, step, "samples_final.png")
         summary = {"step": step, **last, **final, "steps_per_s": timed_steps / train_seconds if train_seconds else None}
         write_summary(self.run_dir / "summary.json", summary)
+        log.info("step %d: %d/%d modes captured, %.1f%% high quality; summary in %s", step,
+                 final["modes_captured"], final["modes_total"], 100 * final["high_quality_fraction"],
+                 self.run_dir / "summary.json")
         return summary
 
     def _records(self, metrics: dict[str, np.ndarray], step: int, boundary: int) -> list[dict[str, Any]]:

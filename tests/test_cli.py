@@ -133,7 +133,7 @@ def test_resume_refuses_a_shape_change(env, tmp_path):
     run_dir = tmp_path / "run"
     assert gancli(env, "train", *SMOKE, f"hydra.run.dir={run_dir}").returncode == 0
     result = gancli(env, "resume", str(run_dir), "prior.dim=3")
-    assert_one_line_error(result, "changes parameter shapes", "prior.dim: 8 -> 3")
+    assert_one_line_error(result, "changes parameter shapes", "prior.dim: 2 -> 3")
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["20", "40"]
 
 
