@@ -151,11 +151,12 @@ class Trainer:
             started = time.perf_counter()
             state, metrics = chunk(state, np.int32(boundary))
             metrics = jax.device_get(metrics)  # host-device sync: once per chunk
+            end = min(step + tc.chunk, boundary)
             if step > start_step:  # the first chunk includes compilation
                 train_seconds += time.perf_counter() - started
-                timed_steps += min(tc.chunk, boundary - step)
-            records = self._records(metrics, step, boundary)
-            step = min(step + tc.chunk, boundary)
+                timed_steps += end - step
+            records = self._records(metrics, step, end, checkpointer.latest_step())
+            step = end
             if records:
                 last = {k: records[-1][k] for k in METRIC_NAMES}
             if step == tc.steps:
@@ -184,16 +185,19 @@ class Trainer:
                  self.run_dir / "summary.json")
         return summary
 
-    def _records(self, metrics: dict[str, np.ndarray], step: int, boundary: int) -> list[dict[str, Any]]:
-        """The chunk's logged steps as JSON-ready records; raise if any loss is not finite."""
+    def _records(self, metrics: dict[str, np.ndarray], step: int, end: int, saved: int | None) -> list[dict[str, Any]]:
+        """The logged steps among `step + 1 .. end` as JSON-ready records; raise if any loss is not finite."""
         tc = self.cfg.train
-        active = slice(0, min(tc.chunk, boundary - step))
+        active = slice(0, end - step)
         values = {k: metrics[k][active] for k in METRIC_NAMES}
-        if not all(np.isfinite(v).all() for v in values.values()):
+        finite = np.logical_and.reduce([np.isfinite(v) for v in values.values()])
+        if not finite.all():
+            first = step + 1 + int(np.argmin(finite))
+            kept = f"the checkpoint at step {saved} is intact" if saved is not None else "no checkpoint was saved"
             raise GancliError(
-                f"non-finite loss between steps {step + 1} and {boundary} with divergence "
-                f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss); "
-                "the last checkpoint was kept; lower optim.d.lr and optim.g.lr or choose another divergence")
+                f"non-finite loss in steps {step + 1}-{end} (first at step {first}) with divergence "
+                f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss); {kept}; "
+                "lower optim.d.lr and optim.g.lr or choose another divergence")
         records = []
         for i, s in enumerate(metrics["step"][active].tolist()):
             if s % tc.log_every == 0 or s == tc.steps:
