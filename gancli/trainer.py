@@ -19,11 +19,12 @@ import numpy as np
 from tqdm import tqdm
 
 from gancli.checkpoints import Checkpointer, state_shapes
-from gancli.config import RESUMABLE_KEYS, RunConfig, flatten, to_dict
+from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
 from gancli.errors import GancliError
 from gancli.evaluation import mode_coverage
 from gancli.plots import plot_samples
 from gancli.run_files import MetricsLog, write_summary
+from gancli.schema import flatten
 from gancli.train_step import METRIC_NAMES, State, build, generate, make_train_chunk, run_keys
 
 log = logging.getLogger(__name__)
@@ -125,12 +126,12 @@ class Trainer:
     def _evaluate(self, state: State, step: int, plot_name: str) -> dict[str, Any]:
         data = self.problem.data
         fake = np.asarray(self._sample(state["g"], jax.random.fold_in(self.sample_key, step)))
-        coverage = mode_coverage(fake, data.centres, data.std)
+        coverage = mode_coverage(fake, data.means, float(data.stds.max()))  # isotropic modes: one std
         real = np.asarray(data.sample(self.plot_key, len(fake)))
         title = (f"{self.cfg.divergence.name} on {self.cfg.data.name}, step {step}: "
                  f"{coverage['modes_captured']}/{coverage['modes_total']} modes, "
                  f"{coverage['high_quality_fraction']:.0%} high quality")
-        plot_samples(self.run_dir / "plots" / plot_name, real, fake, data.centres, title)
+        plot_samples(self.run_dir / "plots" / plot_name, real, fake, data.means, title)
         return coverage
 
     def _train(self, checkpointer: Checkpointer, stop: StopRequest) -> dict[str, Any]:

@@ -1,7 +1,11 @@
-"""Shared fixtures: real configs composed from conf/ through Hydra's compose API."""
+"""Shared helpers: real configs composed from conf/ through Hydra's compose API, and the CLI run as a subprocess."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,3 +32,25 @@ def compose_config(*overrides: str) -> RunConfig:
 def smoke_config():
     """A function: overrides -> a validated RunConfig of the seconds-long smoke preset."""
     return lambda *overrides: compose_config(*SMOKE, *overrides)
+
+
+GANCLI = str(Path(sys.executable).parent / "gancli")
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory):
+    """The environment of every subprocess: a shared compilation cache keeps them quick."""
+    return {**os.environ, "GANCLI_JAX_CACHE": str(tmp_path_factory.mktemp("jax-cache"))}
+
+
+def gancli(env, *args, cwd=None, timeout=180):
+    return subprocess.run([GANCLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]

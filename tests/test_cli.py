@@ -3,44 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import SMOKE, compose_config
+from .conftest import GANCLI, SMOKE, assert_one_line_error, compose_config, gancli
 from .test_train import assert_states_equal, saved_state
-
-GANCLI = str(Path(sys.executable).parent / "gancli")
-
-
-@pytest.fixture(scope="session")
-def env(tmp_path_factory):
-    """The environment of every subprocess: a shared compilation cache keeps them quick."""
-    return {**os.environ, "GANCLI_JAX_CACHE": str(tmp_path_factory.mktemp("jax-cache"))}
-
-
-def gancli(env, *args, cwd=None, timeout=180):
-    return subprocess.run([GANCLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_help_lists_the_commands(env):
     result = gancli(env, "--help")
     assert result.returncode == 0
-    assert "train" in result.stdout and "resume" in result.stdout
+    assert all(command in result.stdout for command in ("train", "resume", "estimate"))
+
+
+def test_estimate_help_is_its_own_app(env):
+    result = gancli(env, "estimate", "--help")
+    assert result.returncode == 0
+    assert "gancli estimate" in result.stdout and "divergence: gan" in result.stdout
+    assert "eval_samples" in result.stdout
 
 
 def test_train_help_lists_groups_and_options(env):
@@ -66,6 +50,9 @@ def test_cfg_job_prints_the_composed_config_without_training(env, tmp_path):
         (["train", "optim.d.lr=-1"], ["'optim.d.lr' is -1.0", "(0, inf]"]),
         (["train", "divergence.generator_loss=max"], ["nonsaturating, minimax"]),
         (["trian"], ["unknown command 'trian'", "train"]),
+        (["estimate", "p.meen=[0]"], ["unknown config key 'p.meen'", "p.mean"]),
+        (["estimate", "divergence=klx"], ["unknown divergence 'klx'"]),
+        (["estimate", "p.std=[-1]"], ["'p.std[0]' is -1", "(0, inf]"]),
         (["resume", "no/such/run"], ["run directory no/such/run does not exist"]),
     ],
 )
@@ -140,6 +127,8 @@ def test_resume_refuses_a_shape_change(env, tmp_path):
 def test_completion_query_completes_commands_and_keys(env):
     commands = gancli({**env, "COMP_LINE": "gancli tr", "COMP_POINT": "9"}, "-sc", "query=bash")
     assert commands.stdout.split() == ["train"]
+    estimate_keys = gancli({**env, "COMP_LINE": "gancli estimate p.", "COMP_POINT": "18"}, "-sc", "query=bash")
+    assert {"p.mean.", "p.weights="} <= set(estimate_keys.stdout.split())
     keys = gancli({**env, "COMP_LINE": "gancli train div", "COMP_POINT": "16"}, "-sc", "query=bash")
     assert "divergence=" in keys.stdout.split()
     options = gancli({**env, "COMP_LINE": "gancli train divergence=", "COMP_POINT": "24"}, "-sc", "query=bash")

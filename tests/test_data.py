@@ -14,23 +14,23 @@ from gancli.priors import make_prior
 
 def test_ring_has_8_modes_on_the_unit_circle():
     data = make_dataset(DataConfig(name="ring", modes=8, radius=1.0, std=0.01))
-    assert data.centres.shape == (8, 2)
-    np.testing.assert_allclose(np.linalg.norm(data.centres, axis=1), 1.0, rtol=1e-6)
-    angles = np.sort(np.mod(np.arctan2(data.centres[:, 1], data.centres[:, 0]), 2 * np.pi))
+    assert data.means.shape == (8, 2)
+    np.testing.assert_allclose(np.linalg.norm(data.means, axis=1), 1.0, rtol=1e-6)
+    angles = np.sort(np.mod(np.arctan2(data.means[:, 1], data.means[:, 0]), 2 * np.pi))
     np.testing.assert_allclose(np.diff(angles), np.pi / 4, rtol=1e-5)
 
 
 def test_grid_is_the_lattice_minus4_to_4_step_2():
     data = make_dataset(DataConfig(name="grid", side=5, spacing=2.0, std=0.05))
     expected = {(float(x), float(y)) for x, y in itertools.product([-4, -2, 0, 2, 4], repeat=2)}
-    assert {tuple(map(float, c)) for c in data.centres} == expected
+    assert {tuple(map(float, c)) for c in data.means} == expected
 
 
 def test_samples_sit_on_their_modes_with_the_configured_std():
     data = make_dataset(DataConfig(name="ring", std=0.05))
     x = np.asarray(data.sample(jax.random.key(0), 20000))
-    nearest = np.linalg.norm(x[:, None] - data.centres[None], axis=-1).argmin(1)
-    residual = x - data.centres[nearest]
+    nearest = np.linalg.norm(x[:, None] - data.means[None], axis=-1).argmin(1)
+    residual = x - data.means[nearest]
     np.testing.assert_allclose(residual.std(axis=0), 0.05, rtol=0.05)
     counts = np.bincount(nearest, minlength=8)
     assert counts.min() > 20000 / 8 * 0.9  # equal weights
@@ -48,7 +48,7 @@ def test_sampling_depends_on_the_key_alone():
 def test_log_density_matches_a_direct_mixture_sum():
     data = make_dataset(DataConfig(name="ring", std=0.3))
     x = np.array([[0.0, 0.0], [1.0, 0.0], [0.3, -0.8]])
-    direct = np.mean([np.exp(-((x - c) ** 2).sum(1) / (2 * 0.09)) / (2 * np.pi * 0.09) for c in data.centres], axis=0)
+    direct = np.mean([np.exp(-((x - c) ** 2).sum(1) / (2 * 0.09)) / (2 * np.pi * 0.09) for c in data.means], axis=0)
     np.testing.assert_allclose(data.log_density(x), np.log(direct), rtol=1e-6)
 
 

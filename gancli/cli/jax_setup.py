@@ -1,7 +1,8 @@
-"""Process-wide JAX settings for the command line: the persistent compilation cache."""
+"""Process-wide settings for the command line: the JAX compilation cache and library log levels."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -22,3 +23,9 @@ def configure_jax() -> None:
     # Cache every program, not only slow ones: the init and eval programs are small but many.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def quiet_library_logs() -> None:
+    """Hydra sets the root logger to INFO; keep JAX's, absl's and matplotlib's chatter out of run logs."""
+    for name in ("jax", "absl", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -13,7 +14,10 @@ from gancli.errors import GancliError
 COMMANDS = {
     "train": "train a GAN (resumes if its run dir has checkpoints)",
     "resume": "continue a run: gancli resume <run_dir> [key=value ...]",
+    "estimate": "train only the critic between two known distributions: estimate vs exact D_f(P||Q)",
 }
+# The commands that are Hydra apps of their own, each with conf/<name>.yaml.
+HYDRA_APPS = ("train", "estimate")
 
 HELP = """\
 usage: gancli <command> [key=value ...] [hydra flags]
@@ -27,10 +31,10 @@ Tab completion in bash: eval "$(gancli train -sc install=bash)"
 """
 
 
-def _train_app() -> Callable[[], object]:
-    from gancli.cli.train_app import app
-
-    return app
+def _hydra_app(command: str) -> Callable[[], object]:
+    """The command's @hydra.main function, imported only when it runs (Hydra is slow to import)."""
+    module = importlib.import_module(f"gancli.cli.{command}_app")
+    return module.app
 
 
 def _run_hydra_app(command: str, args: list[str]) -> int:
@@ -39,9 +43,8 @@ def _run_hydra_app(command: str, args: list[str]) -> int:
         check_overrides(command, args)
     except GancliError as err:
         fail(f"gancli {command}", str(err))
-    app = _train_app()  # train is the only Hydra app so far; sample/eval/report will join it here
     sys.argv = [sys.argv[0], *args]  # argv[0] stays `gancli`: Hydra's completion script names it
-    app()
+    _hydra_app(command)()
     return 0
 
 
@@ -59,14 +62,14 @@ def _complete(args: list[str]) -> int:
         print(" ".join(c for c in COMMANDS if c.startswith(prefix)))
         return 0
     command = words[1]
-    if command != "train":  # resume takes a directory: leave it to bash's file completion
+    if command not in HYDRA_APPS:  # resume takes a directory: leave it to bash's file completion
         return 0
     start = line.index(command)
     os.environ["COMP_LINE"] = line[:start] + line[start + len(command):].lstrip()
     point = int(os.environ.get("COMP_POINT", len(line)))
     os.environ["COMP_POINT"] = str(max(0, point - (len(line) - len(os.environ["COMP_LINE"]))))
     sys.argv = [sys.argv[0], *args]
-    _train_app()()
+    _hydra_app(command)()
     return 0
 
 
@@ -79,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] in ("-sc", "--shell-completion") and len(args) > 1 and args[1].startswith("query="):
         return _complete(args)
     command, rest = args[0], args[1:]
-    if command == "train":
-        return _run_hydra_app("train", rest)
+    if command in HYDRA_APPS:
+        return _run_hydra_app(command, rest)
     if command == "resume":
         from gancli.cli.resume_app import HELP as RESUME_HELP
         from gancli.cli.resume_app import train_arguments

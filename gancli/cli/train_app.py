@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import hydra
@@ -10,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gancli.cli.errors import fail
-from gancli.cli.jax_setup import configure_jax
+from gancli.cli.jax_setup import configure_jax, quiet_library_logs
 from gancli.config import parse_config
 from gancli.errors import GancliError
 
@@ -18,9 +17,7 @@ from gancli.errors import GancliError
 @hydra.main(config_path="pkg://gancli.conf", config_name="train", version_base="1.3")
 def app(cfg: DictConfig) -> float:
     """Train one run in Hydra's run dir; return the chosen summary metric to sweepers."""
-    logging.getLogger("jax").setLevel(logging.WARNING)  # Hydra sets the root logger to INFO
-    logging.getLogger("absl").setLevel(logging.WARNING)
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    quiet_library_logs()
     try:
         run_cfg = parse_config(OmegaConf.to_container(cfg, resolve=True))
         configure_jax()

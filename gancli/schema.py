@@ -1,0 +1,110 @@
+"""Builds frozen dataclasses from plain dicts, rejecting bad input with one line naming the key.
+
+Field constraints ride in dataclass field metadata (see `bounds`); Literal types list the
+allowed values; nested dataclasses, optionals and lists are checked recursively.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, TypeVar
+
+from gancli.errors import GancliError
+
+T = TypeVar("T")
+
+
+def bounds(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+           hi_open: bool = False) -> dict[str, Any]:
+    """Field metadata: the value (or each number of a list) must lie in [lo, hi], ( ) where open."""
+    return {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open}
+
+
+def parse(cls: type[T], raw: Any) -> T:
+    """Build `cls` from a plain nested dict, or raise GancliError naming the bad key."""
+    return _build(cls, raw, prefix="")
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: the dotted names a user types on the command line."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise GancliError(f"config key '{prefix.rstrip('.') or '<root>'}' must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise GancliError(f"unknown config key '{prefix}{unknown[0]}'; valid keys here: "
+                          f"{', '.join(prefix + k for k in fields)}")
+    values = {}
+    for name, f in fields.items():
+        key = prefix + name
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise GancliError(f"config key '{key}' is missing; set it with {key}=<value>")
+            continue
+        values[name] = _check(hints[name], raw[name], key, f.metadata)
+    return cls(**values)
+
+
+def _check(hint: Any, value: Any, key: str, limits: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _check(args[0], value, key, limits)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise GancliError(f"config key '{key}' must be a list, e.g. {key}=[1.0,2.0], got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_check(item, v, f"{key}[{i}]", limits) for i, v in enumerate(value)]
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise GancliError(f"config key '{key}' is {value!r}; allowed values: {', '.join(map(str, allowed))}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise GancliError(f"config key '{key}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GancliError(f"config key '{key}' must be an integer, got {value!r}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GancliError(f"config key '{key}' must be a number, got {value!r}")
+        value = float(value)
+    elif hint is str:
+        if not isinstance(value, str):
+            raise GancliError(f"config key '{key}' must be a string, got {value!r}")
+        return value
+    _check_range(value, key, limits)
+    return value
+
+
+def _check_range(value: float, key: str, limits: Any) -> None:
+    if not limits:
+        return
+    lo, hi = limits.get("lo"), limits.get("hi")
+    too_low = lo is not None and (value <= lo if limits["lo_open"] else value < lo)
+    too_high = hi is not None and (value >= hi if limits["hi_open"] else value > hi)
+    if too_low or too_high:
+        left = "(" if limits["lo_open"] else "["
+        right = ")" if limits["hi_open"] else "]"
+        bounds = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+        raise GancliError(f"config key '{key}' is {value!r}; it must lie in {bounds}")
