@@ -62,6 +62,8 @@ class PriorConfig:
 class DivergenceConfig:
     name: str  # checked against the registry in gancli.divergences
     generator_loss: GeneratorLoss = "nonsaturating"
+    alpha: float | None = None  # `alpha` only: not 0 or 1
+    pi: float | None = None  # `js_weighted` only: in (0, 1)
 
 
 @dataclass(frozen=True)

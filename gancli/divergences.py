@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 from jax.nn import softplus
@@ -26,6 +28,18 @@ from gancli.errors import GancliError
 
 LOG2 = math.log(2.0)
 Elementwise = Callable[[Array], Array]
+
+
+class CriticLossLike(Protocol):
+    """What the train step needs of any GAN objective, f-divergence or not (see critic_losses)."""
+
+    name: str
+    estimates: str
+    gradient_penalty: float
+
+    def real_score(self, v: Array) -> Array: ...
+    def fake_score(self, v: Array) -> Array: ...
+    def nonsaturating_loss(self, v: Array) -> Array: ...
 
 
 @dataclass(frozen=True)
@@ -40,17 +54,24 @@ class Divergence:
     activation: Elementwise  # g_f(v): R -> dom f*
     fake_score: Elementwise  # f*(g_f(v)), written so it cannot overflow where the naive form does
     f_prime_at_1: float  # f'(1): the critic's value where P = Q
+    params: dict[str, float] = field(default_factory=dict)  # e.g. {"alpha": 2.0}
+
+    gradient_penalty = 0.0  # no critic regulariser: the bound itself is the critic's objective
 
     def real_score(self, v: Array) -> Array:
         return self.activation(v)
 
+    def nonsaturating_loss(self, v: Array) -> Array:
+        """-g_f(v): G maximises E_Q[g_f(V)] (f-GAN section 3.2)."""
+        return -self.activation(v)
 
-def critic_objective(div: Divergence, v_real: Array, v_fake: Array) -> Array:
+
+def critic_objective(div: Divergence | CriticLossLike, v_real: Array, v_fake: Array) -> Array:
     """E_P[g_f(v)] - E_Q[f*(g_f(v))]: the critic maximises it; it lower-bounds D_f(P||Q)."""
     return jnp.mean(div.real_score(v_real)) - jnp.mean(div.fake_score(v_fake))
 
 
-def generator_loss(div: Divergence, v_fake: Array, form: str) -> Array:
+def generator_loss(div: Divergence | CriticLossLike, v_fake: Array, form: str) -> Array:
     """Element-wise generator loss on the critic's outputs for generated samples.
 
     minimax:       -f*(g_f(v))  (G minimises the critic objective; only this term depends on G)
@@ -60,7 +81,7 @@ def generator_loss(div: Divergence, v_fake: Array, form: str) -> Array:
     if form == "minimax":
         return -div.fake_score(v_fake)
     if form == "nonsaturating":
-        return -div.real_score(v_fake)
+        return div.nonsaturating_loss(v_fake)
     raise GancliError(f"divergence.generator_loss is {form!r}; allowed values: nonsaturating, minimax")
 
 
@@ -156,13 +177,143 @@ TV = Divergence(
     f_prime_at_1=0.0,
 )
 
-DIVERGENCES: dict[str, Divergence] = {
-    d.name: d for d in (GAN, KL, REVERSE_KL, PEARSON, NEYMAN, HELLINGER, JS, TV)
+
+
+@jax.custom_jvp
+def log_softplus(x: Array) -> Array:
+    """log(softplus(x)), finite for very negative x, where softplus(x) ~ e^x underflows."""
+    return jnp.where(x < -30.0, x, jnp.log(softplus(jnp.maximum(x, -30.0))))
+
+
+@log_softplus.defjvp
+def _log_softplus_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
+    # d/dx = sigmoid(x) / softplus(x), formed in log space: the two factors over- and underflow apart.
+    (x,), (dx,) = primals, tangents
+    value = log_softplus(x)
+    return value, dx * jnp.exp(-softplus(-x) - value)
+
+
+def alpha_divergence(alpha: float = 2.0) -> Divergence:
+    """The alpha-divergence, f(u) = (u^a - 1 - a (u - 1)) / (a (a - 1)), a not in {0, 1}.
+
+    f'(u) = (u^(a-1) - 1) / (a - 1) and f*(t) = ((1 + (a - 1) t)^(a/(a-1)) - 1) / a, on
+    t > 1/(1 - a) for a > 1 and t < 1/(1 - a) for a < 1: the activation has a branch for each
+    side (f-GAN, Table 2).
+    """
+    a = float(alpha)
+    if a in (0.0, 1.0):
+        raise GancliError(f"divergence.alpha is {a:g}; it must not be 0 or 1 (those limits are the "
+                          "reverse_kl and kl divergences: use those instead)")
+    edge = 1.0 / (1.0 - a)
+    power = a / (a - 1.0)
+
+    def conjugate(t: Array) -> Array:
+        return ((1.0 + (a - 1.0) * t) ** power - 1.0) / a
+
+    if a > 1.0:
+        activation = lambda v: edge + softplus(v)  # noqa: E731
+        # 1 + (a - 1) g(v) = (a - 1) softplus(v); raised to a power through exp(log) to stay finite.
+        base = lambda v: math.log(a - 1.0) + log_softplus(v)  # noqa: E731
+    else:
+        activation = lambda v: edge - softplus(-v)  # noqa: E731
+        base = lambda v: math.log(1.0 - a) + log_softplus(-v)  # noqa: E731
+    return Divergence(
+        name="alpha", estimates=f"the alpha-divergence D_alpha(P||Q), alpha = {a:g}",
+        f=lambda u: (u**a - 1.0 - a * (u - 1.0)) / (a * (a - 1.0)),
+        f_prime=lambda u: (u ** (a - 1.0) - 1.0) / (a - 1.0),
+        conjugate=conjugate,
+        activation=activation,
+        fake_score=lambda v: (jnp.exp(power * base(v)) - 1.0) / a,
+        f_prime_at_1=0.0,
+        params={"alpha": a},
+    )
+
+
+@jax.custom_jvp
+def lambert_w_of_exp(s: Array) -> Array:
+    """W(e^s), the principal Lambert W at e^s, without forming e^s (which overflows).
+
+    Solves w + log w = s by Newton's method, w <- w (1 + s - log w) / (1 + w), from
+    w = s - log s (large s) or w = e^s (small s); 20 steps reach float precision everywhere.
+    """
+    s = jnp.asarray(s)
+    w = jnp.where(s > 1.0, s - jnp.log(jnp.maximum(s, 1.0)), jnp.exp(jnp.minimum(s, 1.0)))
+    for _ in range(20):
+        w = w * (1.0 + s - jnp.log(w)) / (1.0 + w)
+    return w
+
+
+@lambert_w_of_exp.defjvp
+def _lambert_w_of_exp_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
+    (s,), (ds,) = primals, tangents
+    w = lambert_w_of_exp(s)
+    return w, ds * w / (1.0 + w)  # d/ds W(e^s) = W / (1 + W), by implicit differentiation
+
+
+def _jeffrey_conjugate(t: Array) -> Array:
+    w = lambert_w_of_exp(1.0 - t)
+    return w + 1.0 / w + t - 2.0
+
+
+JEFFREY = Divergence(
+    name="jeffrey", estimates="Jeffrey's divergence KL(P||Q) + KL(Q||P)",
+    f=lambda u: (u - 1.0) * jnp.log(u),
+    f_prime=lambda u: jnp.log(u) + 1.0 - 1.0 / u,
+    # f*(t) = W(e^(1-t)) + 1/W(e^(1-t)) + t - 2 (f-GAN, Table 2).
+    conjugate=_jeffrey_conjugate,
+    activation=lambda v: v,
+    fake_score=_jeffrey_conjugate,
+    f_prime_at_1=0.0,
+)
+
+
+def js_weighted(pi: float = 0.5) -> Divergence:
+    """pi-weighted Jensen-Shannon, f(u) = pi u log u - (1 - pi + pi u) log(1 - pi + pi u).
+
+    f'(u) = pi log(u / (1 - pi + pi u)) < -pi log pi, and
+    f*(t) = (1 - pi) log((1 - pi) / (1 - pi e^(t/pi))). At pi = 1/2, f is half of `js`'s f.
+    """
+    p = float(pi)
+    if not 0.0 < p < 1.0:
+        raise GancliError(f"divergence.pi is {p:g}; it must lie in (0, 1)")
+    return Divergence(
+        name="js_weighted", estimates=f"the pi-weighted Jensen-Shannon divergence, pi = {p:g}",
+        f=lambda u: p * _xlogx(u) - (1.0 - p + p * u) * jnp.log(1.0 - p + p * u),
+        f_prime=lambda u: p * jnp.log(u / (1.0 - p + p * u)),
+        conjugate=lambda t: (1.0 - p) * jnp.log((1.0 - p) / (1.0 - p * jnp.exp(t / p))),
+        # -pi log pi - pi softplus(-v): pi times the `js` activation, shifted to this domain's edge.
+        activation=lambda v: -p * math.log(p) - p * softplus(-v),
+        # With pi e^(t/pi) = sigmoid(v): (1 - pi) (log(1 - pi) - log sigmoid(-v)).
+        fake_score=lambda v: (1.0 - p) * (math.log(1.0 - p) + softplus(v)),
+        f_prime_at_1=0.0,
+        params={"pi": p},
+    )
+
+
+def _fixed(div: Divergence) -> Callable[[], Divergence]:
+    return lambda: div
+
+
+# The registry, keyed by the names in conf/divergence/: each entry builds its divergence from
+# the parameters its config file sets (alpha, pi), or from none.
+BUILDERS: dict[str, Callable[..., Divergence]] = {
+    "gan": _fixed(GAN), "kl": _fixed(KL), "reverse_kl": _fixed(REVERSE_KL), "pearson": _fixed(PEARSON),
+    "neyman": _fixed(NEYMAN), "hellinger": _fixed(HELLINGER), "js": _fixed(JS), "tv": _fixed(TV),
+    "alpha": alpha_divergence, "jeffrey": _fixed(JEFFREY), "js_weighted": js_weighted,
 }
 
 
-def get_divergence(name: str) -> Divergence:
+def get_divergence(name: str, **params: float) -> Divergence:
+    """The divergence `name` with its parameters; GancliError naming the valid choices otherwise."""
     try:
-        return DIVERGENCES[name]
+        build = BUILDERS[name]
     except KeyError:
-        raise GancliError(f"unknown divergence {name!r}; choose one of: {', '.join(DIVERGENCES)}") from None
+        raise GancliError(f"unknown divergence {name!r}; choose one of: {', '.join(BUILDERS)}") from None
+    try:
+        return build(**params)
+    except TypeError:
+        raise GancliError(f"divergence {name!r} takes no parameter(s) {', '.join(sorted(params))}") from None
+
+
+# Every divergence at its default parameters: what tests and `--help` iterate over.
+DIVERGENCES: dict[str, Divergence] = {name: get_divergence(name) for name in BUILDERS}

@@ -18,8 +18,8 @@ import optax
 from flax import nnx
 from jax import Array
 
+from gancli.critic_losses import Objective, penalised_critic_objective
 from gancli.densities import GaussianMixture
-from gancli.divergences import Divergence, critic_objective
 from gancli.estimate_config import EstimatorConfig
 from gancli.models import MLP
 
@@ -39,7 +39,7 @@ def _critic(graph: nnx.GraphDef, params: Any, x: Array) -> Array:
     return nnx.merge(graph, params, copy=True)(x)[:, 0]
 
 
-def train_critic(div: Divergence, p: GaussianMixture, q: GaussianMixture, cfg: EstimatorConfig,
+def train_critic(div: Objective, p: GaussianMixture, q: GaussianMixture, cfg: EstimatorConfig,
                  seed: int) -> TrainedCritic:
     """Adam on the negated bound, with a cosine-decayed learning rate so the last steps settle."""
     init_key, train_key = jax.random.split(jax.random.key(seed))
@@ -49,9 +49,10 @@ def train_critic(div: Divergence, p: GaussianMixture, q: GaussianMixture, cfg: E
     n = cfg.batch_size
 
     def loss(params: Any, key: Array) -> Array:
-        k_p, k_q = jax.random.split(key)
-        return -critic_objective(div, _critic(graph, params, p.sample(k_p, n)),
-                                 _critic(graph, params, q.sample(k_q, n)))
+        k_p, k_q, k_penalty = jax.random.split(key, 3)
+        objective, _ = penalised_critic_objective(div, lambda x: _critic(graph, params, x), p.sample(k_p, n),
+                                                  q.sample(k_q, n), k_penalty)
+        return -objective
 
     def step(carry: tuple[Any, Any], i: Array) -> tuple[tuple[Any, Any], None]:
         params, opt_state = carry
@@ -71,7 +72,7 @@ def train_critic(div: Divergence, p: GaussianMixture, q: GaussianMixture, cfg: E
     return TrainedCritic(graph, carry[0])
 
 
-def variational_estimate(div: Divergence, critic: TrainedCritic, p: GaussianMixture, q: GaussianMixture,
+def variational_estimate(div: Objective, critic: TrainedCritic, p: GaussianMixture, q: GaussianMixture,
                          n: int, seed: int, batch: int = 100_000) -> float:
     """E_P[g_f(V)] - E_Q[f*(g_f(V))] over n fresh samples of each, drawn apart from training's."""
     eval_key = jax.random.fold_in(jax.random.key(seed), 2**31 - 1)

@@ -1,4 +1,5 @@
-"""Exact f-divergences D_f(P||Q) = E_Q[f(p/q)] between known Gaussian mixtures.
+"""Exact values between known Gaussian mixtures: D_f(P||Q) = E_Q[f(p/q)], and the optima of the
+other critic losses (hinge, least squares: pointwise; WGAN: the Wasserstein-1 distance in 1-D).
 
 A closed form where THEORY.md gives one (single Gaussians with diagonal covariances: KL,
 reverse KL, Pearson, Neyman, squared Hellinger), else numerical integration on a grid (1-D
@@ -9,11 +10,13 @@ A divergence that is infinite for the given P and Q is refused, not computed.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
 import numpy as np
 
+from gancli.critic_losses import CriticLoss, Objective
 from gancli.densities import GaussianMixture
 from gancli.divergences import Divergence
 from gancli.errors import GancliError
@@ -51,42 +54,56 @@ CLOSED_FORMS = {
     "pearson": _pearson_gaussians,
     "neyman": lambda p, q: _pearson_gaussians(q, p),  # Neyman chi^2(P||Q) = Pearson chi^2(Q||P)
     "hellinger": _hellinger_gaussians,
+    "jeffrey": lambda p, q: _kl_gaussians(p, q) + _kl_gaussians(q, p),  # f = (u - 1) log u: KL both ways
 }
 
 
-def _power_ratio_finite(num: GaussianMixture, den: GaussianMixture, a: int) -> bool:
-    """Whether int num^a / den^(a-1) < inf: every component of num needs a component of den
-    with a std_den^2 > (a - 1) std_num^2 on every axis, or the integrand grows in the tails."""
-    wide = a * den.stds[None, :, :] ** 2 > (a - 1) * num.stds[:, None, :] ** 2  # (K_num, K_den, dim)
+def _moment_finite(p: GaussianMixture, q: GaussianMixture, c: float) -> bool:
+    """Whether int p^c q^(1-c) dx is finite, for mixtures of diagonal Gaussians.
+
+    For 0 <= c <= 1 it always is (Hoelder). For c > 1 it is int p^c / q^(c-1), finite iff every
+    component of P has a component of Q with c std_q^2 > (c - 1) std_p^2 on every axis (else the
+    integrand grows in the tails); for c < 0 the same holds with P, Q swapped and c -> 1 - c.
+    """
+    if 0 <= c <= 1:
+        return True
+    num, den, c = (p, q, c) if c > 1 else (q, p, 1 - c)
+    wide = c * den.stds[None, :, :] ** 2 > (c - 1) * num.stds[:, None, :] ** 2  # (K_num, K_den, dim)
     return bool(wide.all(axis=2).any(axis=1).all())
 
 
-def _chi2_finite(num: GaussianMixture, den: GaussianMixture) -> bool:
-    return _power_ratio_finite(num, den, 2)
+def _divergence_moments(div: Divergence) -> tuple[float, ...]:
+    """The c whose int p^c q^(1-c) must be finite for D_f(P||Q) to be (the others always are here)."""
+    return {"pearson": (2,), "neyman": (-1,), "alpha": (div.params.get("alpha", 2.0),)}.get(div.name, ())
 
 
-def estimator_variance_warning(div: Divergence, p: GaussianMixture, q: GaussianMixture) -> str | None:
-    """Why a sample estimate of a finite chi^2 may still fall short, or None.
-
-    At the optimal critic, Pearson's bound averages u = p/q over P and u^2 over Q, which have
-    finite variance only if int p^3/q^2 and int p^4/q^3 are finite (3 s_q^2 > 2 s_p^2 and
-    4 s_q^2 > 3 s_p^2 for Gaussians); Neyman's is the same with P and Q swapped.
-    """
-    num, den = (p, q) if div.name == "pearson" else (q, p) if div.name == "neyman" else (None, None)
-    if num is None or (_power_ratio_finite(num, den, 3) and _power_ratio_finite(num, den, 4)):
-        return None
-    wider = "q" if div.name == "pearson" else "p"
-    return (f"the sample estimate of {div.estimates} has infinite variance for these P and Q "
-            f"(it needs 4 std_{wider}^2 > 3 std_{'p' if wider == 'q' else 'q'}^2): expect it to fall short")
+def _variance_moments(div: Divergence) -> tuple[float, ...]:
+    """The c whose int p^c q^(1-c) must be finite for the bound's sample averages at the optimal
+    critic, E_P[f'(u)] and E_Q[f*(f'(u))] with u = p/q, to have finite variance."""
+    if div.name == "alpha":
+        a = div.params["alpha"]
+        return (2 * a - 1, 2 * a)
+    return {"kl": (2,), "reverse_kl": (-1,), "pearson": (3, 4), "neyman": (-2, -3),
+            "jeffrey": (2, -1)}.get(div.name, ())
 
 
 def check_finite(div: Divergence, p: GaussianMixture, q: GaussianMixture) -> None:
-    if div.name == "pearson" and not _chi2_finite(p, q):
-        raise GancliError("Pearson chi^2(P||Q) is infinite for these P and Q: it needs 2 std_q^2 > std_p^2 "
-                          "(for each component of P, some component of Q, on every axis); widen q.std")
-    if div.name == "neyman" and not _chi2_finite(q, p):
-        raise GancliError("Neyman chi^2(P||Q) is infinite for these P and Q: it needs 2 std_p^2 > std_q^2 "
-                          "(for each component of Q, some component of P, on every axis); widen p.std")
+    """GancliError if D_f(P||Q) is infinite for these P and Q, saying what would make it finite."""
+    bad = [c for c in _divergence_moments(div) if not _moment_finite(p, q, c)]
+    if bad:
+        c = bad[0]
+        need = (f"{c:g} std_q^2 > {c - 1:g} std_p^2" if c > 1 else f"{1 - c:g} std_p^2 > {-c:g} std_q^2")
+        raise GancliError(f"{div.estimates} is infinite for these P and Q: it needs {need} on every axis "
+                          "(for each component, some component of the other); change p.std or q.std")
+
+
+def estimator_variance_warning(div: Divergence, p: GaussianMixture, q: GaussianMixture) -> str | None:
+    """Why a sample estimate of a finite divergence may still fall short, or None."""
+    bad = [c for c in _variance_moments(div) if not _moment_finite(p, q, c)]
+    if not bad:
+        return None
+    return (f"the sample estimate of {div.estimates} has infinite variance for these P and Q "
+            f"(int p^c q^(1-c) diverges for c = {', '.join(f'{c:g}' for c in bad)}): expect it to fall short")
 
 
 def _f_of_ratio(div: Divergence, log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
@@ -105,32 +122,78 @@ def _grid(p: GaussianMixture, q: GaussianMixture, points: int) -> list[np.ndarra
     return [np.linspace(a, b, points) for a, b in zip(lo, hi, strict=True)]
 
 
-def _integrate(div: Divergence, p: GaussianMixture, q: GaussianMixture, points: int) -> float:
+def _f_integrand(div: Divergence) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """(log p, log q) -> q f(p/q), the integrand of D_f(P||Q)."""
+    return lambda log_p, log_q: np.exp(log_q) * _f_of_ratio(div, log_p, log_q)
+
+
+def _optimum_integrand(loss: CriticLoss) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """(log p, log q) -> the loss's pointwise optimum, sup_v p real_score(v) - q fake_score(v)."""
+    def integrand(log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
+        with jax.enable_x64(True):
+            return np.asarray(loss.pointwise_optimum(np.exp(log_p), np.exp(log_q)))
+    return integrand
+
+
+def _integrate(integrand: Callable[[np.ndarray, np.ndarray], np.ndarray], p: GaussianMixture,
+               q: GaussianMixture, points: int) -> float:
     axes = _grid(p, q, points if p.dim == 1 else int(math.isqrt(points * 40)))
     mesh = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
-    log_p, log_q = p.log_density(mesh), q.log_density(mesh)
     with np.errstate(over="ignore", invalid="ignore"):
-        integrand = (np.exp(log_q) * _f_of_ratio(div, log_p, log_q)).reshape([len(a) for a in axes])
-    if not np.isfinite(integrand).all():
-        raise GancliError("p/q overflows where P has mass: P and Q barely overlap, so D_f cannot be integrated "
-                          "reliably; move their means closer or widen q.std")
+        values = integrand(p.log_density(mesh), q.log_density(mesh)).reshape([len(a) for a in axes])
+    if not np.isfinite(values).all():
+        raise GancliError("p/q overflows where P has mass: P and Q barely overlap, so the exact value cannot be "
+                          "integrated reliably; move their means closer or widen q.std")
     for axis in reversed(axes):
-        integrand = np.trapezoid(integrand, axis, axis=-1)
-    return float(integrand)
+        values = np.trapezoid(values, axis, axis=-1)
+    return float(values)
 
 
-def _monte_carlo(div: Divergence, p: GaussianMixture, q: GaussianMixture, n: int, seed: int) -> float:
+def _monte_carlo(integrand: Callable[[np.ndarray, np.ndarray], np.ndarray], p: GaussianMixture,
+                 q: GaussianMixture, n: int, seed: int) -> float:
+    """int integrand = E_Q[integrand / q], over n samples of Q."""
     x = np.asarray(q.sample(jax.random.key(seed), n), dtype=np.float64)
-    return float(np.mean(_f_of_ratio(div, p.log_density(x), q.log_density(x))))
+    log_q = q.log_density(x)
+    return float(np.mean(integrand(p.log_density(x), log_q) / np.exp(log_q)))
 
 
-def exact_divergence(div: Divergence, p: GaussianMixture, q: GaussianMixture, *, grid_points: int = 20001,
-                     mc_samples: int = 1_000_000, seed: int = 0) -> ExactValue:
-    """D_f(P||Q) by the most exact method available; GancliError if it is infinite."""
-    check_finite(div, p, q)
-    single = len(p.weights) == 1 and len(q.weights) == 1
-    if single and div.name in CLOSED_FORMS:
-        return ExactValue(CLOSED_FORMS[div.name](p, q), "closed form")
+def _wasserstein_1d(p: GaussianMixture, q: GaussianMixture, points: int) -> float:
+    """W1(P,Q) = int |F_P(x) - F_Q(x)| dx in one dimension (Vallender 1974)."""
+    (x,) = _grid(p, q, points)
+
+    def cdf(m: GaussianMixture) -> np.ndarray:
+        z = (x[:, None] - m.means[None, :, 0]) / m.stds[None, :, 0]
+        return (m.weights * 0.5 * (1.0 + _erf(z / math.sqrt(2.0)))).sum(axis=1)
+
+    return float(np.trapezoid(np.abs(cdf(p) - cdf(q)), x))
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    with jax.enable_x64(True):
+        return np.asarray(jax.scipy.special.erf(x))
+
+
+def exact_value(obj: Objective, p: GaussianMixture, q: GaussianMixture, *, grid_points: int = 20001,
+                mc_samples: int = 1_000_000, seed: int = 0) -> ExactValue:
+    """What the critic's bound converges to, by the most exact method available: D_f(P||Q) for
+    an f-divergence (GancliError if infinite), the optimum of any other critic loss."""
+    if isinstance(obj, CriticLoss):
+        if obj.pointwise_optimum is None:  # WGAN: the optimum is W1, not a pointwise sup
+            if p.dim != 1:
+                raise GancliError("the exact Wasserstein-1 distance is computed in 1-D only; give p and q one axis")
+            return ExactValue(_wasserstein_1d(p, q, grid_points), "numerical integration")
+        integrand = _optimum_integrand(obj)
+    else:
+        check_finite(obj, p, q)
+        single = len(p.weights) == 1 and len(q.weights) == 1
+        if single and obj.name in CLOSED_FORMS:
+            return ExactValue(CLOSED_FORMS[obj.name](p, q), "closed form")
+        integrand = _f_integrand(obj)
     if p.dim <= 2:
-        return ExactValue(_integrate(div, p, q, grid_points), "numerical integration")
-    return ExactValue(_monte_carlo(div, p, q, mc_samples, seed), "monte carlo")
+        return ExactValue(_integrate(integrand, p, q, grid_points), "numerical integration")
+    return ExactValue(_monte_carlo(integrand, p, q, mc_samples, seed), "monte carlo")
+
+
+def exact_divergence(div: Divergence, p: GaussianMixture, q: GaussianMixture, **settings: int) -> ExactValue:
+    """D_f(P||Q) by the most exact method available; GancliError if it is infinite."""
+    return exact_value(div, p, q, **settings)

@@ -31,11 +31,13 @@ def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.nda
     plt.close(fig)
 
 
-def plot_critic_1d(path: Path, x: np.ndarray, curves: list[tuple[np.ndarray, np.ndarray, str]], title: str) -> None:
-    """One panel per (learned, optimal, y-label) triple, both curves over x."""
+def plot_critic_1d(path: Path, x: np.ndarray, curves: list[tuple[np.ndarray, np.ndarray | None, str]],
+                   title: str) -> None:
+    """One panel per (learned, optimal, y-label) triple over x; optimal may be None (unknown)."""
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4), dpi=100, squeeze=False)
     for ax, (learned, optimal, label) in zip(axes[0], curves, strict=True):
-        ax.plot(x, optimal, c="k", lw=2, label="optimal")
+        if optimal is not None:
+            ax.plot(x, optimal, c="k", lw=2, label="optimal")
         ax.plot(x, learned, c="tab:orange", lw=1.5, ls="--", label="learned")
         ax.set_xlabel("x")
         ax.set_ylabel(label)
@@ -47,12 +49,13 @@ def plot_critic_1d(path: Path, x: np.ndarray, curves: list[tuple[np.ndarray, np.
     plt.close(fig)
 
 
-def plot_critic_2d(path: Path, xs: np.ndarray, ys: np.ndarray, learned: np.ndarray, optimal: np.ndarray,
+def plot_critic_2d(path: Path, xs: np.ndarray, ys: np.ndarray, learned: np.ndarray, optimal: np.ndarray | None,
                    label: str, title: str) -> None:
-    """Learned and optimal critic as two heatmaps on one colour scale."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100)
-    lo, hi = np.nanpercentile(optimal, [1, 99])
-    for ax, values, name in zip(axes, (learned, optimal), ("learned", "optimal"), strict=True):
+    """Learned and optimal critic as heatmaps on one colour scale (the learned one alone if no optimum)."""
+    panels = [(learned, "learned")] + ([] if optimal is None else [(optimal, "optimal")])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), dpi=100, squeeze=False)
+    lo, hi = np.nanpercentile(panels[-1][0], [1, 99])
+    for ax, (values, name) in zip(axes[0], panels, strict=True):
         image = ax.pcolormesh(xs, ys, values.T, vmin=lo, vmax=hi, shading="auto", cmap="viridis")
         ax.set_title(f"{name} {label}", fontsize=9)
         ax.set_aspect("equal")

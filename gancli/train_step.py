@@ -20,8 +20,10 @@ from flax import nnx
 from jax import Array
 
 from gancli.config import AdamConfig, RunConfig
-from gancli.data import GaussianMixture, make_dataset
-from gancli.divergences import Divergence, critic_objective, generator_loss, get_divergence
+from gancli.critic_losses import Objective, objective_from_config, penalised_critic_objective
+from gancli.data import make_dataset
+from gancli.densities import GaussianMixture
+from gancli.divergences import generator_loss
 from gancli.models import make_models
 from gancli.priors import Sampler, make_prior
 
@@ -35,7 +37,7 @@ class GanProblem:
 
     data: GaussianMixture
     prior: Sampler
-    divergence: Divergence
+    divergence: Objective
     generator_loss: str
     g_graph: nnx.GraphDef
     d_graph: nnx.GraphDef
@@ -62,7 +64,7 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
     without allocating anything.
     """
     data = make_dataset(cfg.data)
-    divergence = get_divergence(cfg.divergence.name)
+    divergence = objective_from_config(cfg.divergence)
     # Abstract modules: their graph structure without initialising any weights.
     g, d = nnx.eval_shape(lambda: make_models(cfg.model, cfg.prior.dim, data.dim, jax.random.key(0)))
     g_graph, _ = nnx.split(g)
@@ -107,21 +109,23 @@ def train_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Arra
     step_key = jax.random.fold_in(state["key"], state["step"])
     n = problem.batch_size
 
-    def d_objective(d_params: Any, g_params: Any, key: Array) -> Array:
+    def d_objective(d_params: Any, g_params: Any, key: Array) -> tuple[Array, Array]:
         k_real, k_z = jax.random.split(key)
+        k_penalty = jax.random.fold_in(key, 2)  # the gradient penalty's interpolates: a stream of their own
         real = problem.data.sample(k_real, n)
         fake = generate(problem, g_params, k_z, n)
-        return critic_objective(problem.divergence, critic(problem, d_params, real),
-                                critic(problem, d_params, fake))
+        return penalised_critic_objective(problem.divergence, lambda x: critic(problem, d_params, x),
+                                          real, fake, k_penalty)
 
     def g_objective(g_params: Any, d_params: Any, key: Array) -> Array:
         v_fake = critic(problem, d_params, generate(problem, g_params, key, n))
         return jnp.mean(generator_loss(problem.divergence, v_fake, problem.generator_loss))
 
     d_params, d_opt = state["d"], state["d_opt"]
-    estimate = jnp.zeros(())
+    objective = estimate = jnp.zeros(())
     for i in range(problem.d_steps):  # unrolled: d_steps is small and static
-        estimate, grads = jax.value_and_grad(d_objective)(d_params, state["g"], jax.random.fold_in(step_key, i))
+        (objective, estimate), grads = jax.value_and_grad(d_objective, has_aux=True)(
+            d_params, state["g"], jax.random.fold_in(step_key, i))
         # The critic ascends: optax descends, so feed it the negated gradient.
         updates, d_opt = problem.d_opt.update(jax.tree.map(jnp.negative, grads), d_opt, d_params)
         d_params = optax.apply_updates(d_params, updates)
@@ -133,7 +137,7 @@ def train_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Arra
 
     new_state = {"g": g_params, "d": d_params, "g_opt": g_opt, "d_opt": d_opt,
                  "step": state["step"] + 1, "key": state["key"]}
-    metrics = {"d_loss": -estimate, "g_loss": g_loss, "divergence_estimate": estimate}
+    metrics = {"d_loss": -objective, "g_loss": g_loss, "divergence_estimate": estimate}
     return new_state, metrics
 
 

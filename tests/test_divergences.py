@@ -2,7 +2,10 @@
 
 Every expected value here comes from THEORY.md section 4 re-typed in numpy (the generator f,
 its derivative, the activation g_f and its inverse), from numerical suprema and integrals,
-or from the closed forms for two Gaussians, never from the module's own functions.
+or from the closed forms for two Gaussians, never from the module's own functions. The three
+parametrised divergences (alpha, jeffrey, js_weighted; f-GAN Tables 1-2) have only f in
+THEORY.md or the brief: their f', f*, dom f*, inverse activations and stable fake scores were
+derived by hand below and are held to the numerical suprema like every other row.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from gancli.errors import GancliError
 
 LOG2 = math.log(2.0)
 NAMES = sorted(DIVERGENCES)
-STABLE = ["gan", "js", "reverse_kl", "tv"]  # written to stay finite, gradients included, at |v| = 50
 
 
 def _xlogx(u):
@@ -35,18 +37,139 @@ def _softplus(v):
     return np.logaddexp(0.0, v)
 
 
+def _softplus_inv(c):
+    """v with softplus(v) = c > 0, as c + log(1 - exp(-c)) so that neither tail overflows."""
+    c = np.asarray(c, dtype=np.float64)
+    return c + np.log(-np.expm1(-c))
+
+
+def _log_lambertw_exp(s):
+    """y = log W(exp(s)), i.e. the root of exp(y) + y = s, by Newton's method on that root.
+
+    Working with y = log w and s = log(argument) keeps W(exp(s)) usable for s up to ~1e300,
+    where exp(s) itself overflows. exp(y) + y - s is convex and increasing, so from the start
+    below (right of the root for s <= 1, slightly left of it for s > 1) Newton converges
+    monotonically after at most one step, without overshooting into an overflow.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    big = s > 1.0
+    safe = np.where(big, s, 2.0)
+    y = np.where(big, np.log(safe - np.log(safe)), s)  # W(x) ~ log x - log log x for large x
+    for _ in range(60):
+        y = y - (np.exp(y) + y - s) / (np.exp(y) + 1.0)
+    return y
+
+
 @dataclass(frozen=True)
 class Spec:
-    """One row of THEORY.md's f-divergence table, re-typed in numpy."""
+    """One row of THEORY.md's f-divergence table (or of the f-GAN paper's), re-typed in numpy."""
 
     f: Callable  # generator f(u)
     f_prime: Callable  # f'(u), differentiated by hand
     conjugate: Callable  # the table's f*(t), used only where t is well inside dom f*
     activation: Callable  # g_f(v)
     inverse_activation: Callable  # g_f^{-1}(t)
-    in_domain: Callable  # t -> whether t is in dom f* (open where the table's bound is strict)
+    domain: tuple[float, float]  # dom f* = (lo, hi): open unless `closed`
     f_prime_at_1: float
+    closed: bool = False
     real_line: bool = False  # f is a polynomial on all of R (pearson): its f* = t^2/4 + t needs that
+    # f*(g_f(v)) simplified by hand so that it is exact where the naive composite cancels or overflows.
+    stable_fake_score: Callable | None = None
+    # v* as a function of log(p/q), for rows where g_f^{-1}(f'(p/q)) would lose v* to cancellation
+    # (t = f'(p/q) rounds onto the edge of dom f* in the tails, and g_f^{-1} of the edge is infinite).
+    v_star: Callable | None = None
+
+    def in_domain(self, t):
+        lo, hi = self.domain
+        t = np.asarray(t)
+        if self.closed:
+            return (lo <= t) & (t <= hi)
+        return (lo < t) & (t < hi)
+
+
+def alpha_spec(alpha: float) -> Spec:
+    """f-GAN's alpha-divergence, f(u) = (u^a - 1 - a (u - 1)) / (a (a - 1)), a not in {0, 1}.
+
+    By hand: f'(u) = (u^(a-1) - 1) / (a - 1), f''(u) = u^(a-2) > 0, f'(1) = 0. The sup of
+    u t - f(u) sits where u^(a-1) = s := 1 + (a - 1) t, which needs s > 0: t > 1/(1 - a) for
+    a > 1, t < 1/(1 - a) for a < 1. Substituting u = s^(1/(a-1)), u^a = u s:
+        f*(t) = (s^(a/(a-1)) - 1) / a.
+    (For a > 1, f* continues as the constant -1/a = -f(0) below the edge, since the sup then sits
+    at u = 0; the activation never goes there.) With sigma = sign(a - 1) both activations read
+    g(v) = 1/(1 - a) + sigma softplus(sigma v), so s = |a - 1| softplus(sigma v) > 0 and
+        f*(g(v)) = ((|a - 1| softplus(sigma v))^(a/(a-1)) - 1) / a,
+    free of the cancellation 1 + (a - 1) t has near the edge. At T* = f'(rho) the same algebra gives
+    softplus(sigma v*) = rho^(a-1) / |a - 1|.
+    """
+    a = float(alpha)
+    sigma = 1.0 if a > 1.0 else -1.0
+    edge = 1.0 / (1.0 - a)
+
+    def conjugate(t):
+        s = 1.0 + (a - 1.0) * t
+        return (s ** (a / (a - 1.0)) - 1.0) / a
+
+    return Spec(
+        f=lambda u: (u**a - 1.0 - a * (u - 1.0)) / (a * (a - 1.0)),
+        f_prime=lambda u: (u ** (a - 1.0) - 1.0) / (a - 1.0),
+        conjugate=conjugate,
+        activation=lambda v: edge + sigma * _softplus(sigma * v),
+        inverse_activation=lambda t: sigma * _softplus_inv(sigma * (t - edge)),
+        domain=(edge, math.inf) if a > 1.0 else (-math.inf, edge),
+        f_prime_at_1=0.0,
+        stable_fake_score=lambda v: ((abs(a - 1.0) * _softplus(sigma * v)) ** (a / (a - 1.0)) - 1.0) / a,
+        v_star=lambda log_ratio: sigma * _softplus_inv(np.exp((a - 1.0) * log_ratio) / abs(a - 1.0)),
+    )
+
+
+def _jeffrey_conjugate(t):
+    """f*(t) for f(u) = (u - 1) log u, by hand.
+
+    f'(u) = log u + 1 - 1/u runs over all of R, so dom f* = R. With w = 1/u the stationarity
+    condition t = f'(u) reads w + log w = 1 - t, i.e. w = W(exp(1 - t)); then
+    f*(t) = u t - f(u) = log u + u - 1 = 1/w - log w - 1, which equals the f-GAN form
+    W + 1/W + t - 2 (use W + log W = 1 - t) without its cancellation between W and t for t << 0.
+    """
+    y = _log_lambertw_exp(1.0 - np.asarray(t, dtype=np.float64))
+    return np.exp(-y) - y - 1.0
+
+
+JEFFREY = Spec(
+    f=lambda u: (u - 1.0) * np.log(u),
+    f_prime=lambda u: np.log(u) + 1.0 - 1.0 / u,
+    conjugate=_jeffrey_conjugate,
+    activation=lambda v: v,
+    inverse_activation=lambda t: t,
+    domain=(-math.inf, math.inf),
+    f_prime_at_1=0.0,
+    stable_fake_score=_jeffrey_conjugate,  # g_f is the identity
+)
+
+
+def js_weighted_spec(pi: float) -> Spec:
+    """f-GAN's pi-weighted Jensen-Shannon, f(u) = pi u log u - (1 - pi + pi u) log(1 - pi + pi u).
+
+    By hand: f'(u) = pi log(u / (1 - pi + pi u)), increasing from -inf (u -> 0) to -pi log pi
+    (u -> inf), so dom f* = (-inf, -pi log pi); f'(1) = 0. With r = exp(t / pi) = u / (1 - pi + pi u),
+    u t - f(u) collapses to (1 - pi) log(1 - pi + pi u) and 1 - pi + pi u = (1 - pi) / (1 - pi r):
+        f*(t) = (1 - pi) log((1 - pi) / (1 - pi exp(t / pi))).
+    With g(v) = -pi log pi - pi softplus(-v), pi exp(g/pi) = sigmoid(v), so
+        f*(g(v)) = (1 - pi) (log(1 - pi) + softplus(v)),
+    and g(v*) = f'(rho) gives v* = log rho + log(pi / (1 - pi)).
+    """
+    p = float(pi)
+    edge = -p * math.log(p)
+    return Spec(
+        f=lambda u: p * _xlogx(u) - _xlogx(1.0 - p + p * u),
+        f_prime=lambda u: p * np.log(u / (1.0 - p + p * u)),
+        conjugate=lambda t: (1.0 - p) * np.log((1.0 - p) / (1.0 - p * np.exp(t / p))),
+        activation=lambda v: edge - p * _softplus(-v),
+        inverse_activation=lambda t: -_softplus_inv((edge - t) / p),
+        domain=(-math.inf, edge),
+        f_prime_at_1=0.0,
+        stable_fake_score=lambda v: (1.0 - p) * (math.log(1.0 - p) + _softplus(v)),
+        v_star=lambda log_ratio: log_ratio + math.log(p / (1.0 - p)),
+    )
 
 
 SPECS: dict[str, Spec] = {
@@ -56,7 +179,7 @@ SPECS: dict[str, Spec] = {
         conjugate=lambda t: np.exp(t - 1.0),
         activation=lambda v: v,
         inverse_activation=lambda t: t,
-        in_domain=np.isfinite,
+        domain=(-math.inf, math.inf),
         f_prime_at_1=1.0,
     ),
     "reverse_kl": Spec(
@@ -65,7 +188,7 @@ SPECS: dict[str, Spec] = {
         conjugate=lambda t: -1.0 - np.log(-t),
         activation=lambda v: -np.exp(-v),
         inverse_activation=lambda t: -np.log(-t),
-        in_domain=lambda t: t < 0,
+        domain=(-math.inf, 0.0),
         f_prime_at_1=-1.0,
     ),
     "pearson": Spec(
@@ -74,7 +197,7 @@ SPECS: dict[str, Spec] = {
         conjugate=lambda t: t**2 / 4.0 + t,
         activation=lambda v: v,
         inverse_activation=lambda t: t,
-        in_domain=np.isfinite,
+        domain=(-math.inf, math.inf),
         f_prime_at_1=0.0,
         real_line=True,
     ),
@@ -84,7 +207,7 @@ SPECS: dict[str, Spec] = {
         conjugate=lambda t: 2.0 - 2.0 * np.sqrt(1.0 - t),
         activation=lambda v: 1.0 - np.exp(-v),
         inverse_activation=lambda t: -np.log(1.0 - t),
-        in_domain=lambda t: t < 1,
+        domain=(-math.inf, 1.0),
         f_prime_at_1=0.0,
     ),
     "hellinger": Spec(
@@ -93,7 +216,7 @@ SPECS: dict[str, Spec] = {
         conjugate=lambda t: t / (1.0 - t),
         activation=lambda v: 1.0 - np.exp(-v),
         inverse_activation=lambda t: -np.log(1.0 - t),
-        in_domain=lambda t: t < 1,
+        domain=(-math.inf, 1.0),
         f_prime_at_1=0.0,
     ),
     "js": Spec(
@@ -102,7 +225,7 @@ SPECS: dict[str, Spec] = {
         conjugate=lambda t: -np.log(2.0 - np.exp(t)),
         activation=lambda v: LOG2 - _softplus(-v),
         inverse_activation=lambda t: -np.log(2.0 * np.exp(-t) - 1.0),
-        in_domain=lambda t: t < LOG2,
+        domain=(-math.inf, LOG2),
         f_prime_at_1=0.0,
     ),
     "gan": Spec(
@@ -111,7 +234,7 @@ SPECS: dict[str, Spec] = {
         conjugate=lambda t: -np.log(1.0 - np.exp(t)),
         activation=lambda v: -_softplus(-v),
         inverse_activation=lambda t: -np.log(np.exp(-t) - 1.0),
-        in_domain=lambda t: t < 0,
+        domain=(-math.inf, 0.0),
         f_prime_at_1=-LOG2,
     ),
     "tv": Spec(
@@ -121,10 +244,49 @@ SPECS: dict[str, Spec] = {
         activation=lambda v: 0.5 * np.tanh(v),
         # T* = +-1/2 sits on the boundary; 1 - 1e-15 keeps v finite at a 1e-15 cost.
         inverse_activation=lambda t: np.arctanh(np.clip(2.0 * t, -1.0 + 1e-15, 1.0 - 1e-15)),
-        in_domain=lambda t: np.abs(t) <= 0.5,
+        domain=(-0.5, 0.5),
         f_prime_at_1=0.0,
+        closed=True,
     ),
+    # The registry holds the parametrised divergences at their documented defaults.
+    "alpha": alpha_spec(2.0),
+    "jeffrey": JEFFREY,
+    "js_weighted": js_weighted_spec(0.5),
 }
+DEFAULT_PARAMS = {"alpha": {"alpha": 2.0}, "js_weighted": {"pi": 0.5}}
+SPEC_FACTORIES = {"alpha": alpha_spec, "js_weighted": js_weighted_spec}
+
+# Further parameter values, each run through the same battery as the registry's entries: alpha on
+# both activation branches (a < 0, 0 < a < 1, a > 1; 2.0 again, now through an explicit parameter)
+# and pi on both sides of 1/2. Every alpha here keeps int p^a q^(1-a) finite for the Gaussians in 4.
+PARAMETRISED: dict[str, tuple[str, dict[str, float]]] = {
+    **{f"alpha={a:g}": ("alpha", {"alpha": a}) for a in (-1.0, 0.5, 2.0, 3.0)},
+    **{f"js_weighted={p:g}": ("js_weighted", {"pi": p}) for p in (0.2, 0.5, 0.8)},
+}
+CASES = NAMES + list(PARAMETRISED)
+
+
+def resolve(case):
+    """(registry name, parameters) of a case: a registry name or a key of PARAMETRISED."""
+    if case in PARAMETRISED:
+        return PARAMETRISED[case]
+    return case, DEFAULT_PARAMS.get(case, {})
+
+
+def spec_of(case):
+    """The hand-derived Spec for a case."""
+    if case in PARAMETRISED:
+        name, params = PARAMETRISED[case]
+        return SPEC_FACTORIES[name](**params)
+    return SPECS[case]
+
+
+def div_of(case):
+    """The module's divergence for a case: the registry entry, or get_divergence with parameters."""
+    if case in PARAMETRISED:
+        name, params = PARAMETRISED[case]
+        return get_divergence(name, **params)
+    return DIVERGENCES[case]
 
 
 @pytest.fixture
@@ -181,9 +343,9 @@ def test_every_divergence_has_a_spec():
     assert set(SPECS) == set(DIVERGENCES)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_conjugate_is_sup_of_ut_minus_f(name, x64):
-    spec, div = SPECS[name], DIVERGENCES[name]
+    spec, div = spec_of(name), div_of(name)
     t = interior_points(spec)
     expected = numerical_conjugate(spec.f, t, spec.real_line)
     np.testing.assert_allclose(call(div.conjugate, t), expected, rtol=1e-6, atol=1e-8)
@@ -191,19 +353,19 @@ def test_conjugate_is_sup_of_ut_minus_f(name, x64):
     np.testing.assert_allclose(spec.conjugate(t), expected, rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_f_matches_the_table(name, x64):
     u = np.logspace(-4, 4, 101)
-    np.testing.assert_allclose(call(DIVERGENCES[name].f, u), SPECS[name].f(u), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(call(div_of(name).f, u), spec_of(name).f(u), rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------
 # 2. Activations land in dom f*; the stable fake score equals the naive f*(g_f(v)).
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_activation_matches_the_table_and_stays_in_domain(name, x64):
-    spec, div = SPECS[name], DIVERGENCES[name]
+    spec, div = spec_of(name), div_of(name)
     v = np.linspace(-30.0, 30.0, 601)
     t = call(div.activation, v)
     np.testing.assert_allclose(t, spec.activation(v), rtol=1e-12, atol=1e-12)
@@ -211,38 +373,39 @@ def test_activation_matches_the_table_and_stays_in_domain(name, x64):
     np.testing.assert_array_equal(call(div.real_score, v), t)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_fake_score_equals_naive_composite(name, x64):
-    div = DIVERGENCES[name]
+    div = div_of(name)
     v = np.linspace(-5.0, 5.0, 201)
     naive = call(div.conjugate, call(div.activation, v))
     np.testing.assert_allclose(call(div.fake_score, v), naive, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(naive, SPECS[name].conjugate(SPECS[name].activation(v)), rtol=1e-9, atol=1e-9)
+    spec = spec_of(name)
+    np.testing.assert_allclose(naive, spec.conjugate(spec.activation(v)), rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_scores_finite_in_float32(name):
-    # Up to |v| = 80 every true value fits in float32 (exp(80) ~ 5.5e34), so none may overflow.
-    div = DIVERGENCES[name]
+    # Up to |v| = 80 every true value fits in float32 (exp(80) ~ 5.5e34; the largest, alpha = 1/2's
+    # 4 exp(80) ~ 2e35 and jeffrey's 1 / W(exp(-79)) ~ exp(79), too), so none may overflow.
+    div, spec = div_of(name), spec_of(name)
     v = jnp.linspace(-80.0, 80.0, 1601, dtype=jnp.float32)
     assert np.all(np.isfinite(np.asarray(div.fake_score(v))))
     real = np.asarray(div.real_score(v))
     assert np.all(np.isfinite(real))
     # Rounding may reach the edge of an open domain in float32, never go past it.
-    edge = {"reverse_kl": 0.0, "neyman": 1.0, "hellinger": 1.0, "js": np.float32(LOG2), "gan": 0.0, "tv": 0.5}
-    if name in edge:
-        assert np.all(real <= edge[name])
+    lo, hi = (np.float32(edge) for edge in spec.domain)
+    assert np.all((lo <= real) & (real <= hi))
 
 
 # ---------------------------------------------------------------------------------------
 # 3. f is a valid generator: f(1) = 0, convex, with the stated derivative.
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_f_vanishes_at_one_and_is_convex(name, x64):
-    div = DIVERGENCES[name]
+    div = div_of(name)
     # The table's GAN f gives f(1) = -log 4: that constant is what makes D_f = 2 JSD - log 4.
-    f_at_1 = -math.log(4.0) if name == "gan" else 0.0
+    f_at_1 = -math.log(4.0) if resolve(name)[0] == "gan" else 0.0
     assert call(div.f, np.array([1.0]))[0] == pytest.approx(f_at_1, abs=1e-15)
     u = np.logspace(-4, 4, 2001)
     slopes = np.diff(call(div.f, u)) / np.diff(u)
@@ -250,11 +413,11 @@ def test_f_vanishes_at_one_and_is_convex(name, x64):
     assert np.all(np.diff(slopes) >= -1e-8 * (np.abs(slopes[1:]) + 1.0))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_f_prime_is_the_derivative_of_f(name, x64):
-    spec, div = SPECS[name], DIVERGENCES[name]
+    spec, div = spec_of(name), div_of(name)
     u = np.logspace(-2, 2, 41)
-    if name == "tv":
+    if resolve(name)[0] == "tv":
         u = u[np.abs(u - 1.0) > 1e-3]  # |u - 1| / 2 has a kink at 1
     step = 1e-6 * u
     numeric = (spec.f(u + step) - spec.f(u - step)) / (2.0 * step)
@@ -262,10 +425,10 @@ def test_f_prime_is_the_derivative_of_f(name, x64):
     np.testing.assert_allclose(spec.f_prime(u), numeric, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_f_prime_at_1(name, x64):
-    div = DIVERGENCES[name]
-    assert div.f_prime_at_1 == pytest.approx(SPECS[name].f_prime_at_1, abs=1e-12)
+    div = div_of(name)
+    assert div.f_prime_at_1 == pytest.approx(spec_of(name).f_prime_at_1, abs=1e-12)
     assert call(div.f_prime, np.array([1.0]))[0] == pytest.approx(div.f_prime_at_1, abs=1e-12)
 
 
@@ -323,15 +486,41 @@ def tv_gauss(m1, s1, m2, s2):
     return (cdf(x2, m1, s1) - cdf(x1, m1, s1)) - (cdf(x2, m2, s2) - cdf(x1, m2, s2))
 
 
+def weighted_jsd(pi):
+    """pi KL(P||M) + (1 - pi) KL(Q||M), M = pi P + (1 - pi) Q, integrated without any f.
+
+    This is what js_weighted's f estimates: expanding int q f(p/q) gives
+    pi int p log p + (1 - pi) int q log q - int m log m, which is the expression above.
+    """
+    log_m = np.logaddexp(math.log(pi) + LOG_P, math.log1p(-pi) + LOG_Q)
+    return pi * integrate(P * (LOG_P - log_m)) + (1.0 - pi) * integrate(Q * (LOG_Q - log_m))
+
+
 def jsd():
-    """JSD(P||Q) = KL(P||M)/2 + KL(Q||M)/2, M = (P+Q)/2, integrated without any f."""
-    log_m = np.logaddexp(LOG_P, LOG_Q) - LOG2
-    return 0.5 * integrate(P * (LOG_P - log_m)) + 0.5 * integrate(Q * (LOG_Q - log_m))
+    """JSD(P||Q) = KL(P||M)/2 + KL(Q||M)/2, M = (P+Q)/2."""
+    return weighted_jsd(0.5)
 
 
-def reference_divergence(name):
-    """D_f(P||Q) from a closed form (or, for js and gan, from KL to the mixture)."""
+def alpha_gauss(a, m1, s1, m2, s2):
+    """D_alpha(N(m1, s1^2) || N(m2, s2^2)) = (int p^a q^(1-a) - 1) / (a (a - 1)).
+
+    int q f(p/q) = (int p^a q^(1-a) - 1 - a (1 - 1)) / (a (a - 1)); the Gaussian integral is
+    s1^(1-a) s2^a / sqrt(d) exp(-a (1 - a) (m1 - m2)^2 / (2 d)), d = a s2^2 + (1 - a) s1^2,
+    finite only for d > 0 (for a = 2 it is Pearson chi^2 / 2).
+    """
+    d = a * s2**2 + (1.0 - a) * s1**2
+    assert d > 0, f"D_alpha is infinite for alpha = {a} between these Gaussians"
+    integral = s1 ** (1.0 - a) * s2**a / math.sqrt(d) * math.exp(-a * (1.0 - a) * (m1 - m2) ** 2 / (2.0 * d))
+    return (integral - 1.0) / (a * (a - 1.0))
+
+
+def reference_divergence(case):
+    """D_f(P||Q) from a closed form (or, for js, gan and js_weighted, from KL to the mixture)."""
+    name, params = resolve(case)
     return {
+        "alpha": lambda: alpha_gauss(params.get("alpha", 0.0), M1, S1, M2, S2),
+        "jeffrey": lambda: kl_gauss(M1, S1, M2, S2) + kl_gauss(M2, S2, M1, S1),  # int (p - q) log(p / q)
+        "js_weighted": lambda: weighted_jsd(params.get("pi", 0.0)),
         "kl": lambda: kl_gauss(M1, S1, M2, S2),
         "reverse_kl": lambda: kl_gauss(M2, S2, M1, S1),
         "pearson": lambda: pearson_gauss(M1, S1, M2, S2),
@@ -345,7 +534,7 @@ def reference_divergence(name):
 
 def true_divergence(name):
     """D_f(P||Q) = int q f(p/q) with the table's f."""
-    return integrate(Q * SPECS[name].f(RATIO))
+    return integrate(Q * spec_of(name).f(RATIO))
 
 
 def variational_value(div, v):
@@ -355,7 +544,9 @@ def variational_value(div, v):
 
 def optimal_critic(name):
     """v* with g_f(v*) = T* = f'(p/q), from the table's f' and the hand-inverted g_f."""
-    spec = SPECS[name]
+    spec = spec_of(name)
+    if spec.v_star is not None:
+        return spec.v_star(LOG_P - LOG_Q)
     return spec.inverse_activation(spec.f_prime(RATIO))
 
 
@@ -370,15 +561,15 @@ def arbitrary_critics(name):
     return critics
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_numerical_divergence_matches_closed_form(name):
     # Validates the integrator and the table's f against what each f is said to estimate.
     assert true_divergence(name) == pytest.approx(reference_divergence(name), rel=1e-7, abs=1e-9)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_bound_is_tight_at_the_optimal_critic(name, x64):
-    div, spec = DIVERGENCES[name], SPECS[name]
+    div, spec = div_of(name), spec_of(name)
     truth = true_divergence(name)
     t_star = spec.f_prime(RATIO)
     via_conjugate = integrate(P * t_star) - integrate(Q * call(div.conjugate, t_star))
@@ -388,9 +579,9 @@ def test_bound_is_tight_at_the_optimal_critic(name, x64):
     assert variational_value(div, v_star) == pytest.approx(truth, rel=1e-7, abs=1e-7)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_bound_holds_for_arbitrary_critics(name, x64):
-    div = DIVERGENCES[name]
+    div = div_of(name)
     truth = true_divergence(name)
     for i, v in enumerate(arbitrary_critics(name)):
         value = variational_value(div, v)
@@ -402,9 +593,9 @@ def test_bound_holds_for_arbitrary_critics(name, x64):
 # 5. The objective and the generator losses assemble the scores as documented.
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_critic_objective_and_generator_losses(name):
-    spec, div = SPECS[name], DIVERGENCES[name]
+    spec, div = spec_of(name), div_of(name)
     rng = np.random.default_rng(1)
     v_real, v_fake = rng.normal(scale=2.0, size=(2, 1000))
     fake = spec.conjugate(spec.activation(v_fake))
@@ -428,21 +619,63 @@ def test_gan_generator_losses_are_goodfellows():
     np.testing.assert_allclose(generator_loss(div, v32, "nonsaturating"), -np.log(sigmoid), rtol=1e-5, atol=1e-6)
 
 
-def test_get_divergence():
+def same_functions(a, b):
+    """Whether two divergences agree on f, f', f*, g_f and the fake score (bit for bit, in float64)."""
+    u, v = np.logspace(-3, 3, 61), np.linspace(-10.0, 10.0, 81)
+    t = call(a.activation, v)
+    pairs = [(a.f, b.f, u), (a.f_prime, b.f_prime, u), (a.conjugate, b.conjugate, t)]
+    pairs += [(a.activation, b.activation, v), (a.fake_score, b.fake_score, v)]
+    return a.f_prime_at_1 == b.f_prime_at_1 and all(np.array_equal(call(x, w), call(y, w)) for x, y, w in pairs)
+
+
+def test_get_divergence(x64):
+    # A parametrised divergence is built afresh on each call, so equality is of behaviour, not identity.
     for name in NAMES:
-        assert get_divergence(name) is DIVERGENCES[name]
+        assert same_functions(get_divergence(name), DIVERGENCES[name]), name
+        assert same_functions(get_divergence(name, **DEFAULT_PARAMS.get(name, {})), DIVERGENCES[name]), name
     with pytest.raises(GancliError, match="kl"):
         get_divergence("nope")
+
+
+def test_parameters_change_the_divergence(x64):
+    # Guards against a builder that ignores its parameter (every case would then test the default).
+    assert not same_functions(get_divergence("alpha", alpha=3.0), DIVERGENCES["alpha"])
+    assert not same_functions(get_divergence("js_weighted", pi=0.2), DIVERGENCES["js_weighted"])
+
+
+BAD_PARAMETERS = [
+    ("alpha", {"alpha": 1.0}),  # f has a 0/0 at a = 1 (its limit is KL, a different row)
+    ("alpha", {"alpha": 0.0}),  # and at a = 0 (limit: reverse KL)
+    ("js_weighted", {"pi": 1.5}),
+    ("js_weighted", {"pi": 0.0}),  # the endpoints make f linear, so D_f = 0 for every P, Q
+    ("js_weighted", {"pi": 1.0}),
+    ("js_weighted", {"pi": -0.2}),
+    ("kl", {"alpha": 2.0}),  # a parameter the divergence does not take
+    ("alpha", {"pi": 0.5}),
+    ("jeffrey", {"alpha": 2.0}),
+]
+
+
+@pytest.mark.parametrize(
+    "name, params", BAD_PARAMETERS, ids=[f"{n}-{k}={v:g}" for n, ps in BAD_PARAMETERS for k, v in ps.items()]
+)
+def test_bad_parameters_raise(name, params):
+    with pytest.raises(GancliError):
+        get_divergence(name, **params)
 
 
 # ---------------------------------------------------------------------------------------
 # 6. Gradients stay finite where a saturated critic would make a naive form overflow.
 
 
+# Written to stay finite, gradients included, at |v| = 50 (every true value and slope there fits float32).
+STABLE = ["gan", "js", "reverse_kl", "tv", "alpha", "js_weighted"] + list(PARAMETRISED)
+
+
 @pytest.mark.parametrize("name", STABLE)
 @pytest.mark.parametrize("v", [-50.0, 0.0, 50.0])
 def test_gradients_finite(name, v):
-    div = DIVERGENCES[name]
+    div = div_of(name)
     x = jnp.full((4,), v, dtype=jnp.float32)
     g_real, g_fake = jax.grad(lambda a, b: critic_objective(div, a, b), argnums=(0, 1))(x, x)
     assert np.all(np.isfinite(g_real)) and np.all(np.isfinite(g_fake))
@@ -451,7 +684,7 @@ def test_gradients_finite(name, v):
         assert np.all(np.isfinite(g)), form
 
 
-@pytest.mark.parametrize("name", ["gan", "js", "tv"])
+@pytest.mark.parametrize("name", ["gan", "js", "tv", "js_weighted"])
 def test_bounded_divergences_survive_extreme_logits(name):
     # Their true scores grow at most linearly in v, so any inf or nan here is a naive exp overflowing.
     div = DIVERGENCES[name]
@@ -468,3 +701,78 @@ def test_nonsaturating_gan_gradient_is_large_where_minimax_saturates():
     nonsat = jax.grad(lambda a: jnp.sum(generator_loss(div, a, "nonsaturating")))(x)
     assert abs(float(minimax[0])) < 1e-20
     assert float(nonsat[0]) == pytest.approx(-1.0, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# 7. The parametrised divergences: stable forms, jeffrey's Lambert W, js_weighted at pi = 1/2.
+
+WITH_STABLE_FORM = [case for case in CASES if spec_of(case).stable_fake_score is not None]
+
+
+@pytest.mark.parametrize("name", WITH_STABLE_FORM)
+def test_fake_score_matches_hand_simplified_form(name, x64):
+    # Wider than the naive-composite check: at |v| = 30 the naive f*(g_f(v)) cancels (alpha, a > 1:
+    # 1 + (a - 1) t ~ 1e-13) or saturates (js_weighted: 1 - sigmoid(30) ~ 1e-13), the hand form does not.
+    spec, div = spec_of(name), div_of(name)
+    v = np.linspace(-30.0, 30.0, 601)
+    np.testing.assert_allclose(call(div.fake_score, v), spec.stable_fake_score(v), rtol=1e-9, atol=1e-12)
+    inside = np.abs(v) <= 5.0  # where the naive composite is still accurate, the two forms must agree
+    naive = spec.conjugate(spec.activation(v[inside]))
+    np.testing.assert_allclose(spec.stable_fake_score(v[inside]), naive, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_inverse_activation_inverts_activation(name, x64):
+    # The tightness test builds v* from these inverses (or from v_star), so they are checked here too.
+    spec = spec_of(name)
+    v = np.linspace(-8.0, 8.0, 33)
+    np.testing.assert_allclose(spec.inverse_activation(spec.activation(v)), v, rtol=1e-7, atol=1e-7)
+    if spec.v_star is not None:
+        log_ratio = np.linspace(-5.0, 5.0, 41)
+        direct = spec.inverse_activation(spec.f_prime(np.exp(log_ratio)))
+        np.testing.assert_allclose(spec.v_star(log_ratio), direct, rtol=1e-7, atol=1e-7)
+
+
+def test_lambert_w_helper():
+    # The reference W itself: w e^w = x over 600 orders of magnitude, and W(e) = 1, W(0+) ~ x.
+    s = np.linspace(-300.0, 300.0, 1201)
+    y = _log_lambertw_exp(s)
+    np.testing.assert_allclose(np.exp(y) + y, s, rtol=1e-13, atol=1e-12)
+    assert _log_lambertw_exp(np.array([1.0]))[0] == pytest.approx(0.0, abs=1e-15)
+    # f-GAN's form W + 1/W + t - 2 agrees with the cancellation-free one where it is accurate.
+    t = np.linspace(-5.0, 5.0, 21)
+    w = np.exp(_log_lambertw_exp(1.0 - t))
+    np.testing.assert_allclose(_jeffrey_conjugate(t), w + 1.0 / w + t - 2.0, rtol=1e-12, atol=1e-12)
+
+
+def test_jeffrey_fake_score_is_the_numerical_sup(x64):
+    # The module computes W itself; hold its fake score to sup_u (u v - f(u)), no W involved.
+    v = np.linspace(-20.0, 6.0, 105)
+    expected = numerical_conjugate(JEFFREY.f, v)
+    np.testing.assert_allclose(call(DIVERGENCES["jeffrey"].fake_score, v), expected, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_jeffrey_fake_score_gradient(dtype, x64):
+    # d f*/dt is the maximiser u = 1/W(exp(1 - t)) (envelope theorem): finite and known exactly.
+    v = np.linspace(-20.0, 6.0, 105)
+    grad = np.asarray(jax.vmap(jax.grad(DIVERGENCES["jeffrey"].fake_score))(jnp.asarray(v, dtype)))
+    assert np.all(np.isfinite(grad))
+    rtol = 1e-4 if dtype == jnp.float32 else 1e-9
+    np.testing.assert_allclose(grad, np.exp(-_log_lambertw_exp(1.0 - v)), rtol=rtol, atol=rtol)
+
+
+def test_js_weighted_at_one_half_is_half_of_js(x64):
+    # At pi = 1/2 the weighted f is exactly f_js / 2, so f* (t) = f_js*(2 t) / 2, and the activations
+    # line up too: g(v) = g_js(v) / 2, hence both scores are halved and the divergence is JSD, not 2 JSD.
+    jsw, js = get_divergence("js_weighted", pi=0.5), DIVERGENCES["js"]
+    u, v = np.logspace(-4, 4, 81), np.linspace(-30.0, 30.0, 121)
+    np.testing.assert_allclose(call(jsw.f, u), 0.5 * call(js.f, u), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(call(jsw.f_prime, u), 0.5 * call(js.f_prime, u), rtol=1e-12, atol=1e-14)
+    t = np.linspace(-10.0, 0.3, 53)  # below pi's edge -pi log pi = log(2) / 2 ~ 0.347
+    np.testing.assert_allclose(call(jsw.conjugate, t), 0.5 * call(js.conjugate, 2.0 * t), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(call(jsw.real_score, v), 0.5 * call(js.real_score, v), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(call(jsw.fake_score, v), 0.5 * call(js.fake_score, v), rtol=1e-12, atol=1e-14)
+    exact = integrate(Q * call(jsw.f, RATIO))
+    assert exact == pytest.approx(0.5 * integrate(Q * call(js.f, RATIO)), rel=1e-12)
+    assert exact == pytest.approx(jsd(), rel=1e-7)
