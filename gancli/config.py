@@ -19,14 +19,15 @@ Objective = Literal["high_quality_fraction", "modes_captured", "divergence_estim
 
 @dataclass(frozen=True)
 class DataConfig:
-    """A 2-D mixture of isotropic Gaussians: `ring` (modes on a circle) or `grid` (a square lattice)."""
+    """A mixture of isotropic Gaussians with equal weights: `ring` (2-D, modes on a circle), `grid`
+    (2-D, a square lattice) or `bimodal` (1-D, two modes `spacing` apart)."""
 
-    name: Literal["ring", "grid"]
+    name: Literal["ring", "grid", "bimodal"]
     std: float = field(default=0.01, metadata=bounds(0, lo_open=True))
     modes: int = field(default=8, metadata=bounds(1))  # ring only
     radius: float = field(default=1.0, metadata=bounds(0, lo_open=True))  # ring only
     side: int = field(default=5, metadata=bounds(1))  # grid only: side x side modes
-    spacing: float = field(default=2.0, metadata=bounds(0, lo_open=True))  # grid only
+    spacing: float = field(default=2.0, metadata=bounds(0, lo_open=True))  # grid and bimodal
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class PlayerConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["mlp"]
+    name: Literal["mlp", "affine"]
     hidden: int = field(default=128, metadata=bounds(1))
     depth: int = field(default=4, metadata=bounds(0))
     activation: Activation = "relu"

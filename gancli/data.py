@@ -1,4 +1,4 @@
-"""Toy data with known modes: 2-D mixtures of isotropic Gaussians (ring, grid)."""
+"""Toy data with known modes: mixtures of isotropic Gaussians (ring, grid, bimodal)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,13 @@ def grid(cfg: DataConfig) -> GaussianMixture:
     return GaussianMixture.isotropic(centres, cfg.std)
 
 
-DATASETS = {"ring": ring, "grid": grid}
+def bimodal(cfg: DataConfig) -> GaussianMixture:
+    """Two 1-D modes at -spacing/2 and +spacing/2: the smallest case where KL(P||Q) and KL(Q||P)
+    pull a single Gaussian apart (mode covering against mode seeking)."""
+    return GaussianMixture.isotropic(np.array([[-cfg.spacing / 2], [cfg.spacing / 2]]), cfg.std)
+
+
+DATASETS = {"ring": ring, "grid": grid, "bimodal": bimodal}
 
 
 def make_dataset(cfg: DataConfig) -> GaussianMixture:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 from jax import Array
 
@@ -47,7 +48,29 @@ def mlp(cfg: ModelConfig, latent_dim: int, data_dim: int, key: Array) -> tuple[n
     return generator, discriminator
 
 
-MODELS = {"mlp": mlp}
+class Affine(nnx.Module):
+    """x = mu + sigma * z: a generator whose distribution is a single Gaussian (for a Gaussian prior)."""
+
+    def __init__(self, dim: int, *, rngs: nnx.Rngs):
+        # A random mean: mu = 0 would sit on the symmetric saddle between two mirrored modes.
+        self.mu = nnx.Param(jax.random.normal(rngs.params(), (dim,)))
+        self.log_sigma = nnx.Param(jnp.zeros((dim,)))  # sigma = exp(log_sigma) stays positive
+
+    def __call__(self, z: Array) -> Array:
+        return self.mu[...] + jnp.exp(self.log_sigma[...]) * z
+
+
+def affine(cfg: ModelConfig, latent_dim: int, data_dim: int, key: Array) -> tuple[nnx.Module, nnx.Module]:
+    if latent_dim != data_dim:
+        raise GancliError(f"model=affine maps z to x one axis each: set prior.dim={data_dim} (the data's "
+                          f"dimension), not {latent_dim}")
+    k_g, k_d = jax.random.split(key)
+    d_hidden, d_depth = cfg.player("discriminator")
+    discriminator = MLP(data_dim, 1, d_hidden, d_depth, cfg.activation, rngs=nnx.Rngs(k_d))
+    return Affine(data_dim, rngs=nnx.Rngs(k_g)), discriminator
+
+
+MODELS = {"mlp": mlp, "affine": affine}
 
 
 def make_models(cfg: ModelConfig, latent_dim: int, data_dim: int, key: Array) -> tuple[nnx.Module, nnx.Module]:

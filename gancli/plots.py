@@ -12,7 +12,11 @@ import numpy as np  # noqa: E402
 
 
 def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, title: str) -> None:
-    """Scatter generated samples over real ones, with the true mode centres marked."""
+    """Generated samples over real ones, with the true mode centres marked: histograms for 1-D
+    data, a scatter plot for 2-D."""
+    if real.shape[1] == 1:
+        _histograms(path, real[:, 0], fake[:, 0], centres[:, 0], title)
+        return
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", alpha=0.5, label="data", rasterized=True)
     ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated", rasterized=True)
@@ -25,6 +29,23 @@ def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.nda
     legend = ax.legend(loc="upper right", fontsize=7)
     for handle in legend.legend_handles:  # legend markers at a readable size, whatever the scatter's
         handle.set_sizes([20])
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _histograms(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    lo, hi = np.percentile(np.concatenate([real, fake]), [0.5, 99.5])
+    bins = np.linspace(min(lo, centres.min()) - 0.5, max(hi, centres.max()) + 0.5, 80)
+    ax.hist(real, bins=bins, density=True, color="0.6", alpha=0.6, label="data")
+    ax.hist(fake, bins=bins, density=True, color="tab:blue", alpha=0.6, label="generated")
+    for centre in centres:
+        ax.axvline(centre, c="tab:red", lw=0.8, ls=":")
+    ax.set_xlabel("x")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -60,3 +60,9 @@ def test_priors_have_their_documented_law():
     u = np.asarray(make_prior(PriorConfig(name="uniform", dim=3))(jax.random.key(0), 50000))
     assert u.min() >= -1.0 and u.max() <= 1.0
     np.testing.assert_allclose(u.std(0), np.sqrt(1 / 3), atol=0.01)  # the std of U[-1, 1]
+
+
+def test_bimodal_is_two_1d_modes_spacing_apart():
+    data = make_dataset(DataConfig(name="bimodal", spacing=4.0, std=0.5))
+    np.testing.assert_array_equal(data.means, [[-2.0], [2.0]])
+    np.testing.assert_array_equal(data.stds, [[0.5], [0.5]])
