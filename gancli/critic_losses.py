@@ -17,7 +17,15 @@ import jax.numpy as jnp
 from jax import Array
 
 from gancli.config import DivergenceConfig
-from gancli.divergences import BUILDERS, CriticLossLike, Divergence, Elementwise, critic_objective, get_divergence
+from gancli.divergences import (
+    BUILDERS,
+    CriticLossLike,
+    Divergence,
+    Elementwise,
+    critic_objective,
+    generator_loss,
+    get_divergence,
+)
 from gancli.errors import GancliError
 
 Objective = Divergence | CriticLossLike
@@ -36,6 +44,7 @@ class CriticLoss:
     # sup over v of p real_score(v) - q fake_score(v), pointwise in the densities; None for WGAN.
     pointwise_optimum: Callable[[Array, Array], Array] | None
     optimal_critic: Callable[[Array, Array], Array] | None  # v*(x) from p(x), q(x), where it is pointwise
+    zero_sum: bool  # False where G's loss is not the critic's objective negated: no minimax form
     gradient_penalty: float = 0.0
 
     def nonsaturating_loss(self, v: Array) -> Array:
@@ -52,7 +61,7 @@ HINGE = CriticLoss(
     name="hinge", estimates="the hinge critic objective, whose optimum is 2 TV(P,Q) - 2",
     real_score=lambda v: -_relu(1.0 - v), fake_score=lambda v: _relu(1.0 + v), nonsaturating=lambda v: -v,
     pointwise_optimum=lambda p, q: jnp.abs(p - q) - (p + q),
-    optimal_critic=lambda p, q: jnp.sign(p - q),
+    optimal_critic=lambda p, q: jnp.sign(p - q), zero_sum=False,
 )
 
 # Mao et al. 2017 (LSGAN, targets a = 0, b = 1, c = 1): D maximises -E_P[(v - 1)^2]/2 - E_Q[v^2]/2;
@@ -62,7 +71,7 @@ LEAST_SQUARES = CriticLoss(
     real_score=lambda v: -0.5 * (v - 1.0) ** 2, fake_score=lambda v: 0.5 * v**2,
     nonsaturating=lambda v: 0.5 * (v - 1.0) ** 2,
     pointwise_optimum=lambda p, q: -0.5 * p * q / jnp.where(p + q > 0, p + q, 1.0),
-    optimal_critic=lambda p, q: p / (p + q),
+    optimal_critic=lambda p, q: p / (p + q), zero_sum=False,
 )
 
 # Arjovsky et al. 2017 with the gradient penalty of Gulrajani et al. 2017 (lambda = 10): the critic
@@ -71,7 +80,7 @@ LEAST_SQUARES = CriticLoss(
 WGAN_GP = CriticLoss(
     name="wgan_gp", estimates="the Wasserstein-1 distance W1(P,Q) (Kantorovich-Rubinstein dual)",
     real_score=lambda v: v, fake_score=lambda v: v, nonsaturating=lambda v: -v,
-    pointwise_optimum=None, optimal_critic=None, gradient_penalty=10.0,
+    pointwise_optimum=None, optimal_critic=None, zero_sum=True, gradient_penalty=10.0,
 )
 
 CRITIC_LOSSES: dict[str, CriticLoss] = {loss.name: loss for loss in (HINGE, LEAST_SQUARES, WGAN_GP)}
@@ -91,8 +100,11 @@ def get_objective(name: str, **params: float) -> Objective:
 
 
 def objective_from_config(cfg: DivergenceConfig) -> Objective:
+    """The configured objective; GancliError if its parameters or generator loss do not fit it."""
     params = {key: value for key, value in (("alpha", cfg.alpha), ("pi", cfg.pi)) if value is not None}
-    return get_objective(cfg.name, **params)
+    objective = get_objective(cfg.name, **params)
+    generator_loss(objective, jnp.zeros((1,)), cfg.generator_loss)  # refuses a form the objective lacks
+    return objective
 
 
 def penalised_critic_objective(obj: Objective, critic: Callable[[Array], Array], real: Array, fake: Array,

@@ -36,6 +36,7 @@ class CriticLossLike(Protocol):
     name: str
     estimates: str
     gradient_penalty: float
+    zero_sum: bool  # whether the minimax generator loss (G minimises the critic's objective) means anything
 
     def real_score(self, v: Array) -> Array: ...
     def fake_score(self, v: Array) -> Array: ...
@@ -57,6 +58,7 @@ class Divergence:
     params: dict[str, float] = field(default_factory=dict)  # e.g. {"alpha": 2.0}
 
     gradient_penalty = 0.0  # no critic regulariser: the bound itself is the critic's objective
+    zero_sum = True  # G may minimise the critic's own objective (the minimax form)
 
     def real_score(self, v: Array) -> Array:
         return self.activation(v)
@@ -79,6 +81,9 @@ def generator_loss(div: Divergence | CriticLossLike, v_fake: Array, form: str) -
     For `gan` these are log(1 - D) and -log D of Goodfellow et al. 2014.
     """
     if form == "minimax":
+        if not div.zero_sum:
+            raise GancliError(f"divergence {div.name} is not a zero-sum game, so it has no minimax generator loss; "
+                              "use divergence.generator_loss=nonsaturating")
         return -div.fake_score(v_fake)
     if form == "nonsaturating":
         return div.nonsaturating_loss(v_fake)
@@ -234,13 +239,17 @@ def lambert_w_of_exp(s: Array) -> Array:
     """W(e^s), the principal Lambert W at e^s, without forming e^s (which overflows).
 
     Solves w + log w = s by Newton's method, w <- w (1 + s - log w) / (1 + w), from
-    w = s - log s (large s) or w = e^s (small s); 20 steps reach float precision everywhere.
+    w = s - log s (large s) or w = e^s (small s); 20 steps reach float precision. Below s = -20,
+    the series x - x^2 + 3x^3/2 at x = e^s is exact to float precision, and Newton would meet
+    log(0) once e^s underflows.
     """
     s = jnp.asarray(s)
-    w = jnp.where(s > 1.0, s - jnp.log(jnp.maximum(s, 1.0)), jnp.exp(jnp.minimum(s, 1.0)))
+    clamped = jnp.maximum(s, -20.0)
+    w = jnp.where(clamped > 1.0, clamped - jnp.log(jnp.maximum(clamped, 1.0)), jnp.exp(jnp.minimum(clamped, 1.0)))
     for _ in range(20):
-        w = w * (1.0 + s - jnp.log(w)) / (1.0 + w)
-    return w
+        w = w * (1.0 + clamped - jnp.log(w)) / (1.0 + w)
+    x = jnp.exp(jnp.minimum(s, -20.0))
+    return jnp.where(s < -20.0, x * (1.0 - x + 1.5 * x * x), w)  # the series W(x) = x - x^2 + 3x^3/2 - ...
 
 
 @lambert_w_of_exp.defjvp
@@ -250,9 +259,18 @@ def _lambert_w_of_exp_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tupl
     return w, ds * w / (1.0 + w)  # d/ds W(e^s) = W / (1 + W), by implicit differentiation
 
 
+@jax.custom_jvp
 def _jeffrey_conjugate(t: Array) -> Array:
     w = lambert_w_of_exp(1.0 - t)
     return w + 1.0 / w + t - 2.0
+
+
+@_jeffrey_conjugate.defjvp
+def _jeffrey_conjugate_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
+    # f*'(t) is the maximiser u* = (f')^-1(t) = 1 / W(e^(1-t)); the chain rule through W would
+    # form 1/W^2, which overflows long before the value does.
+    (t,), (dt,) = primals, tangents
+    return _jeffrey_conjugate(t), dt / lambert_w_of_exp(1.0 - t)
 
 
 JEFFREY = Divergence(

@@ -34,7 +34,7 @@ class EstimatorConfig:
     activation: Activation = "gelu"
     chunk: int = field(default=500, metadata=bounds(1))
     eval_samples: int = field(default=1_000_000, metadata=bounds(1))
-    grid_points: int = field(default=20001, metadata=bounds(101))  # per axis in 1-D; its square root in 2-D
+    grid_points: int = field(default=20001, metadata=bounds(101))  # 1-D grid; 2-D uses isqrt(40 * this) per axis
     mc_samples: int = field(default=1_000_000, metadata=bounds(1000))  # exact value above 2-D
 
 

@@ -74,7 +74,11 @@ def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run
     changed = [k for k in sorted(set(old) | set(new))
                if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS]
     described = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
-    if saved["shapes"] != state_shapes(abstract):
+    shapes = state_shapes(abstract)
+    if saved["shapes"] != shapes:
+        if not changed:  # no setting explains it (e.g. a library renamed parameters): name the arrays
+            differing = sorted(k for k in set(shapes) | set(saved["shapes"]) if shapes.get(k) != saved["shapes"].get(k))
+            described = "arrays " + ", ".join(differing[:5])
         raise GancliError(f"cannot resume {run_dir}: the config changes parameter shapes ({described}); "
                           "undo those overrides or train into a new run directory")
     if changed:
@@ -111,6 +115,9 @@ class Trainer:
         if step is None:
             self.metrics_log.truncate_after(0)
             return jax.jit(self._init)()
+        if step > self.cfg.train.steps:
+            raise GancliError(f"{self.run_dir} is already at step {step}, past train.steps={self.cfg.train.steps}; "
+                              f"pass train.steps={step} or more to continue it")
         _check_resumable(checkpointer.metadata(step), self.cfg, self.abstract_state, self.run_dir)
         log.info("resuming %s from step %d", self.run_dir, step)
         self.metrics_log.truncate_after(step)
@@ -166,11 +173,12 @@ class Trainer:
             elif step % tc.eval_every == 0:
                 records = _merge(records, step, self._evaluate(state, step, f"samples_{step:07d}.png"))
             self.metrics_log.append(records)
-            if step % tc.ckpt_every == 0 or step == tc.steps or stop.signum is not None:
+            stopping = stop.signum is not None and step < tc.steps  # a finished run just finishes
+            if step % tc.ckpt_every == 0 or step == tc.steps or stopping:
                 self._save(checkpointer, state, step)
             bar.update(step - bar.n)
             bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
-            if stop.signum is not None:
+            if stopping:
                 bar.close()
                 checkpointer.wait()
                 log.warning("saved a checkpoint at step %d; resume with: gancli resume %s", step, self.run_dir)
@@ -187,22 +195,29 @@ class Trainer:
         return summary
 
     def _records(self, metrics: dict[str, np.ndarray], step: int, end: int, saved: int | None) -> list[dict[str, Any]]:
-        """The logged steps among `step + 1 .. end` as JSON-ready records; raise if any loss is not finite."""
+        """The logged steps among `step + 1 .. end` as JSON-ready records.
+
+        If a loss is not finite, the records before it are appended to metrics.jsonl and the run
+        stops with a GancliError naming the steps and the intact checkpoint (`saved`).
+        """
         tc = self.cfg.train
         active = slice(0, end - step)
         values = {k: metrics[k][active] for k in METRIC_NAMES}
         finite = np.logical_and.reduce([np.isfinite(v) for v in values.values()])
-        if not finite.all():
-            first = step + 1 + int(np.argmin(finite))
-            kept = f"the checkpoint at step {saved} is intact" if saved is not None else "no checkpoint was saved"
-            raise GancliError(
-                f"non-finite loss in steps {step + 1}-{end} (first at step {first}) with divergence "
-                f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss); {kept}; "
-                "lower optim.d.lr and optim.g.lr or choose another divergence")
+        first_bad = step + 1 + int(np.argmin(finite)) if not finite.all() else None
         records = []
         for i, s in enumerate(metrics["step"][active].tolist()):
+            if first_bad is not None and s >= first_bad:
+                break
             if s % tc.log_every == 0 or s == tc.steps:
                 records.append({"step": s, **{k: float(values[k][i]) for k in METRIC_NAMES}})
+        if first_bad is not None:
+            self.metrics_log.append(records)  # the finite lead-up to the blow-up is worth keeping
+            kept = f"the checkpoint at step {saved} is intact" if saved is not None else "no checkpoint was saved"
+            raise GancliError(
+                f"non-finite loss in steps {step + 1}-{end} (first at step {first_bad}) with divergence "
+                f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss); {kept}; "
+                "lower optim.d.lr and optim.g.lr or choose another divergence")
         return records
 
 

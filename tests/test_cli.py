@@ -60,6 +60,7 @@ def test_cfg_job_prints_the_composed_config_without_training(env, tmp_path):
         (["trian"], ["unknown command 'trian'", "train"]),
         (["train", "divergence=alpha", "divergence.alpha=1"], ["divergence.alpha is 1", "must not be 0 or 1"]),
         (["train", "divergence.alpha=2"], ["unknown config key 'divergence.alpha'"]),  # gan takes no alpha
+        (["train", "divergence=hinge", "divergence.generator_loss=minimax"], ["not a zero-sum game"]),
         (["estimate", "p.meen=[0]"], ["unknown config key 'p.meen'", "p.mean"]),
         (["estimate", "divergence=klx"], ["unknown divergence 'klx'"]),
         (["estimate", "p.std=[-1]"], ["'p.std[0]' is -1", "(0, inf]"]),

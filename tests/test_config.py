@@ -92,3 +92,10 @@ def test_override_check_knows_keys_of_the_chosen_option():
     check_overrides("train", ["data=grid", "data.side=3", "train.steps=5", "hydra.run.dir=x", "+extra=1"])
     with pytest.raises(GancliError, match="unknown config key 'data.side'"):
         check_overrides("train", ["data.side=3"])  # the default ring has no side
+
+
+def test_override_check_follows_the_options_a_preset_swaps_in():
+    check_overrides("train", ["experiment=mode_seeking", "data.spacing=6", "model.hidden=32"])
+    with pytest.raises(GancliError, match="unknown config key 'data.radius'"):
+        check_overrides("train", ["experiment=mode_seeking", "data.radius=2"])  # bimodal has no radius
+    check_overrides("train", ["experiment=mode_seeking", "data=ring", "data.radius=2"])  # the command line wins

@@ -86,7 +86,10 @@ def test_generator_losses():
     np.testing.assert_allclose(generator_loss(CRITIC_LOSSES["wgan_gp"], v, "nonsaturating"), -v)
     np.testing.assert_allclose(generator_loss(CRITIC_LOSSES["least_squares"], v, "nonsaturating"),
                                0.5 * (v - 1) ** 2, rtol=1e-6)
-    np.testing.assert_allclose(generator_loss(CRITIC_LOSSES["least_squares"], v, "minimax"), -0.5 * v**2, rtol=1e-6)
+    np.testing.assert_allclose(generator_loss(CRITIC_LOSSES["wgan_gp"], v, "minimax"), -v)
+    for name in ("least_squares", "hinge"):  # not zero-sum games: a "minimax" G loss would be meaningless
+        with pytest.raises(GancliError, match="not a zero-sum game"):
+            generator_loss(CRITIC_LOSSES[name], v, "minimax")
 
 
 def test_registry_errors():

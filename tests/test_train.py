@@ -61,10 +61,13 @@ def test_every_divergence_trains(smoke_config, tmp_path, divergence):
 
 
 @pytest.mark.parametrize("prior", group_options("prior"))
-def test_every_prior_trains_on_both_datasets(smoke_config, tmp_path, prior):
+def test_every_prior_trains_on_every_dataset(smoke_config, tmp_path, prior):
+    expected_modes = {"ring": 8, "grid": 25, "bimodal": 2}
+    assert set(group_options("data")) == set(expected_modes)
     for data in group_options("data"):
-        summary = train_and_evaluate(smoke_config(f"prior={prior}", f"data={data}"), tmp_path / data)
-        assert summary["modes_total"] == (8 if data == "ring" else 25)
+        overrides = [f"prior={prior}", f"data={data}"] + (["prior.dim=1"] if data == "bimodal" else [])
+        summary = train_and_evaluate(smoke_config(*overrides), tmp_path / data)
+        assert summary["modes_total"] == expected_modes[data]
 
 
 def test_minimax_generator_loss_trains(smoke_config, tmp_path):
@@ -140,6 +143,12 @@ def test_resume_refuses_a_shape_change_naming_the_key(smoke_config, tmp_path):
     with pytest.raises(GancliError, match=r"changes parameter shapes \(model.hidden: 16 -> 32\)"):
         train_and_evaluate(smoke_config("model.hidden=32"), tmp_path)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["20"]
+
+
+def test_resume_refuses_fewer_steps_than_it_has_done(smoke_config, tmp_path):
+    train_and_evaluate(smoke_config(), tmp_path)
+    with pytest.raises(GancliError, match="already at step 40, past train.steps=20"):
+        train_and_evaluate(smoke_config("train.steps=20"), tmp_path)
 
 
 def test_resume_allows_more_steps_and_new_cadences(smoke_config, tmp_path):

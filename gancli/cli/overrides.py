@@ -73,6 +73,13 @@ def check_overrides(config_name: str, args: list[str]) -> None:
                 if option not in options:
                     raise GancliError(f"unknown {key} {option!r}; choose one of: {', '.join(options)}")
             chosen[key] = _values(value)
+    cli_groups = {arg.split("=", 1)[0] for arg in plain}
+    for preset in chosen.get("experiment", []):  # a preset may swap options: `override /data: bimodal`
+        for entry in _load(conf_root() / "experiment" / f"{preset}.yaml").get("defaults", []):
+            for target, option in (entry.items() if isinstance(entry, dict) else []):
+                group = target.removeprefix("override").strip().lstrip("/")
+                if group in groups and group not in cli_groups:  # the command line wins over a preset
+                    chosen[group] = [option]
     known = _keys(root)
     for group, options in chosen.items():
         for option in options:
