@@ -76,10 +76,16 @@ def variational_estimate(div: Objective, critic: TrainedCritic, p: GaussianMixtu
                          n: int, seed: int, batch: int = 100_000) -> float:
     """E_P[g_f(V)] - E_Q[f*(g_f(V))] over n fresh samples of each, drawn apart from training's."""
     eval_key = jax.random.fold_in(jax.random.key(seed), 2**31 - 1)
+
+    @partial(jax.jit, static_argnums=1)
+    def batch_sums(key: Array, m: int) -> tuple[Array, Array]:  # sampled and reduced on device
+        k_p, k_q = jax.random.split(key)
+        v_p = _critic(critic.graph, critic.params, p.sample(k_p, m))
+        v_q = _critic(critic.graph, critic.params, q.sample(k_q, m))
+        return jnp.sum(div.real_score(v_p)), jnp.sum(div.fake_score(v_q))
+
     real_sum = fake_sum = 0.0
     for i, start in enumerate(range(0, n, batch)):
-        m = min(batch, n - start)
-        k_p, k_q = jax.random.split(jax.random.fold_in(eval_key, i))
-        real_sum += float(jnp.sum(div.real_score(jnp.asarray(critic(np.asarray(p.sample(k_p, m)))))))
-        fake_sum += float(jnp.sum(div.fake_score(jnp.asarray(critic(np.asarray(q.sample(k_q, m)))))))
+        real, fake = batch_sums(jax.random.fold_in(eval_key, i), min(batch, n - start))
+        real_sum, fake_sum = real_sum + float(real), fake_sum + float(fake)
     return (real_sum - fake_sum) / n

@@ -124,8 +124,6 @@ class Trainer:
         return checkpointer.restore(step, self.abstract_state)
 
     def _save(self, checkpointer: Checkpointer, state: State, step: int) -> None:
-        if checkpointer.latest_step() == step:
-            return
         checkpointer.save(step, state, {
             "step": step, "config": to_dict(self.cfg), "shapes": state_shapes(state), "versions": _versions(),
         })
@@ -145,6 +143,7 @@ class Trainer:
         cfg, tc = self.cfg, self.cfg.train
         state = self._restore_or_init(checkpointer)
         step = int(state["step"])
+        saved = checkpointer.latest_step()  # tracked here: no directory listing in the loop
         log.info("training %s on %s from step %d to %d in %s", cfg.divergence.name, cfg.data.name, step, tc.steps,
                  self.run_dir)
         start_step = step
@@ -163,7 +162,7 @@ class Trainer:
             if step > start_step:  # the first chunk includes compilation
                 train_seconds += time.perf_counter() - started
                 timed_steps += end - step
-            records = self._records(metrics, step, end, checkpointer.latest_step())
+            records = self._records(metrics, step, end, saved)
             step = end
             if records:
                 last = {k: records[-1][k] for k in METRIC_NAMES}
@@ -174,8 +173,9 @@ class Trainer:
                 records = _merge(records, step, self._evaluate(state, step, f"samples_{step:07d}.png"))
             self.metrics_log.append(records)
             stopping = stop.signum is not None and step < tc.steps  # a finished run just finishes
-            if step % tc.ckpt_every == 0 or step == tc.steps or stopping:
+            if (step % tc.ckpt_every == 0 or step == tc.steps or stopping) and step != saved:
                 self._save(checkpointer, state, step)
+                saved = step
             bar.update(step - bar.n)
             bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
             if stopping:
