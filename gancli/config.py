@@ -14,7 +14,7 @@ from gancli.schema import bounds, parse
 Activation = Literal["relu", "leaky_relu", "elu", "tanh", "gelu", "silu"]
 GeneratorLoss = Literal["nonsaturating", "minimax"]
 # Summary metrics a sweep can optimise (the train task returns the chosen one).
-Objective = Literal["high_quality_fraction", "modes_captured", "divergence_estimate", "d_loss", "g_loss"]
+SummaryMetric = Literal["high_quality_fraction", "modes_captured", "divergence_estimate", "d_loss", "g_loss"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class TrainConfig:
     ckpt_every: int = field(default=2000, metadata=bounds(1))
     keep: int = field(default=3, metadata=bounds(1))
     eval_samples: int = field(default=2500, metadata=bounds(1))
-    objective: Objective = "high_quality_fraction"
+    objective: SummaryMetric = "high_quality_fraction"
     progress: bool = True
 
 

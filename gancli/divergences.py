@@ -333,5 +333,5 @@ def get_divergence(name: str, **params: float) -> Divergence:
         raise GancliError(f"divergence {name!r} takes no parameter(s) {', '.join(sorted(params))}") from None
 
 
-# Every divergence at its default parameters: what tests and `--help` iterate over.
+# Every f-divergence at its default parameters (the tests iterate over these).
 DIVERGENCES: dict[str, Divergence] = {name: get_divergence(name) for name in BUILDERS}

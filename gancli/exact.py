@@ -74,7 +74,9 @@ def _moment_finite(p: GaussianMixture, q: GaussianMixture, c: float) -> bool:
 
 def _divergence_moments(div: Divergence) -> tuple[float, ...]:
     """The c whose int p^c q^(1-c) must be finite for D_f(P||Q) to be (the others always are here)."""
-    return {"pearson": (2,), "neyman": (-1,), "alpha": (div.params.get("alpha", 2.0),)}.get(div.name, ())
+    if div.name == "alpha":
+        return (div.params["alpha"],)
+    return {"pearson": (2,), "neyman": (-1,)}.get(div.name, ())
 
 
 def _variance_moments(div: Divergence) -> tuple[float, ...]:
@@ -192,8 +194,3 @@ def exact_value(obj: Objective, p: GaussianMixture, q: GaussianMixture, *, grid_
     if p.dim <= 2:
         return ExactValue(_integrate(integrand, p, q, grid_points), "numerical integration")
     return ExactValue(_monte_carlo(integrand, p, q, mc_samples, seed), "monte carlo")
-
-
-def exact_divergence(div: Divergence, p: GaussianMixture, q: GaussianMixture, **settings: int) -> ExactValue:
-    """D_f(P||Q) by the most exact method available; GancliError if it is infinite."""
-    return exact_value(div, p, q, **settings)
