@@ -40,12 +40,18 @@ class PlayerConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["mlp", "affine"]
+    """The two players: `mlp` (implicit G), `affine` (G is one Gaussian) or `gmm` (an explicit
+    Gaussian mixture with no critic, trained by maximum likelihood)."""
+
+    name: Literal["mlp", "affine", "gmm"]
     hidden: int = field(default=128, metadata=bounds(1))
     depth: int = field(default=4, metadata=bounds(0))
     activation: Activation = "relu"
     generator: PlayerConfig = PlayerConfig()
     discriminator: PlayerConfig = PlayerConfig()
+    pack: int = field(default=1, metadata=bounds(1))  # PacGAN: the critic judges `pack` samples at once
+    components: int = field(default=8, metadata=bounds(1))  # gmm only
+    covariance: Literal["diag", "full"] = "diag"  # gmm only
 
     def player(self, which: Literal["generator", "discriminator"]) -> tuple[int, int]:
         """(hidden, depth) of one player, with its overrides applied."""
@@ -65,6 +71,9 @@ class DivergenceConfig:
     generator_loss: GeneratorLoss = "nonsaturating"
     alpha: float | None = None  # `alpha` only: not 0 or 1
     pi: float | None = None  # `js_weighted` only: in (0, 1)
+    members: list[str] | None = None  # `ensemble` only: the member divergences, one critic head each
+    weights: list[float] | None = field(default=None, metadata=bounds(0, lo_open=True))  # `ensemble` only
+    shared_critic: bool = True  # `ensemble` only: heads on one critic body, or one critic per member
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class TrainConfig:
     steps: int = field(default=10000, metadata=bounds(1))
     batch_size: int = field(default=256, metadata=bounds(1))
     d_steps: int = field(default=1, metadata=bounds(1))
+    unroll_steps: int = field(default=0, metadata=bounds(0))  # Unrolled GAN: G sees D after k more updates
     chunk: int = field(default=100, metadata=bounds(1))
     log_every: int = field(default=100, metadata=bounds(1))
     eval_every: int = field(default=2000, metadata=bounds(1))

@@ -89,7 +89,17 @@ CRITIC_LOSSES: dict[str, CriticLoss] = {loss.name: loss for loss in (HINGE, LEAS
 OBJECTIVES: tuple[str, ...] = (*BUILDERS, *CRITIC_LOSSES)
 
 
+# Names `gancli train` takes that are not one critic objective (see gancli.heads and the MLE step).
+NOT_ONE_OBJECTIVE = {
+    "ensemble": "divergence=ensemble combines several critic heads; pick one of its members here",
+    "mle": "divergence=mle fits an explicit density by maximum likelihood with no critic; pick a divergence "
+           "with a critic here",
+}
+
+
 def get_objective(name: str, **params: float) -> Objective:
+    if name in NOT_ONE_OBJECTIVE:
+        raise GancliError(NOT_ONE_OBJECTIVE[name])
     if name in CRITIC_LOSSES:
         if params:
             raise GancliError(f"divergence {name!r} takes no parameter(s) {', '.join(sorted(params))}")
@@ -107,6 +117,16 @@ def objective_from_config(cfg: DivergenceConfig) -> Objective:
     return objective
 
 
+def gradient_penalty(critic: Callable[[Array], Array], real: Array, fake: Array, key: Array) -> Array:
+    """E[(|grad critic(x_hat)| - 1)^2] on random interpolates x_hat of real and fake (Gulrajani et
+    al. 2017); critic(x) has shape (n,)."""
+    mix = jax.random.uniform(key, (real.shape[0], 1))
+    x_hat = mix * real + (1.0 - mix) * fake
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)  # rows are independent: per-sample gradients
+    norms = jnp.sqrt(jnp.sum(grads**2, axis=1) + 1e-12)
+    return jnp.mean((norms - 1.0) ** 2)
+
+
 def penalised_critic_objective(obj: Objective, critic: Callable[[Array], Array], real: Array, fake: Array,
                                key: Array) -> tuple[Array, Array]:
     """(what the critic ascends, the divergence estimate): the objective minus its gradient
@@ -114,8 +134,4 @@ def penalised_critic_objective(obj: Objective, critic: Callable[[Array], Array],
     estimate = critic_objective(obj, critic(real), critic(fake))
     if not obj.gradient_penalty:  # a static float: decided once, when the step is traced
         return estimate, estimate
-    mix = jax.random.uniform(key, (real.shape[0], 1))
-    x_hat = mix * real + (1.0 - mix) * fake
-    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)  # rows are independent: per-sample gradients
-    norms = jnp.sqrt(jnp.sum(grads**2, axis=1) + 1e-12)
-    return estimate - obj.gradient_penalty * jnp.mean((norms - 1.0) ** 2), estimate
+    return estimate - obj.gradient_penalty * gradient_penalty(critic, real, fake, key), estimate

@@ -41,6 +41,14 @@ class GaussianMixture:
         means, stds = jnp.asarray(self.means, jnp.float32), jnp.asarray(self.stds, jnp.float32)
         return means[idx] + stds[idx] * jax.random.normal(k_noise, (n, self.dim))
 
+    def log_density_jax(self, x: Array) -> Array:
+        """log p(x) in JAX (float32), for use inside a jitted step."""
+        means, stds = jnp.asarray(self.means, jnp.float32), jnp.asarray(self.stds, jnp.float32)
+        z = (x[:, None, :] - means) / stds
+        log_comp = (-0.5 * jnp.sum(z**2, axis=-1) - jnp.sum(jnp.log(stds), axis=-1)
+                    - 0.5 * self.dim * math.log(2 * math.pi) + jnp.log(jnp.asarray(self.weights, jnp.float32)))
+        return jax.nn.logsumexp(log_comp, axis=1)
+
     def log_density(self, x: np.ndarray) -> np.ndarray:
         """log p(x) for x of shape (n, dim), in float64."""
         x = np.asarray(x, dtype=np.float64)[:, None, :]

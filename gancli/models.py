@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -39,13 +41,41 @@ class MLP(nnx.Module):
         return self.out(x)
 
 
-def mlp(cfg: ModelConfig, latent_dim: int, data_dim: int, key: Array) -> tuple[nnx.Module, nnx.Module]:
+class SeparateCritics(nnx.Module):
+    """One MLP critic per head, outputs side by side: (n, heads)."""
+
+    def __init__(self, d_in: int, heads: int, hidden: int, depth: int, activation: str, *, rngs: nnx.Rngs):
+        self.critics = nnx.List([MLP(d_in, 1, hidden, depth, activation, rngs=rngs) for _ in range(heads)])
+
+    def __call__(self, x: Array) -> Array:
+        return jnp.concatenate([critic(x) for critic in self.critics], axis=1)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """What the models' sizes depend on beyond the model config."""
+
+    latent_dim: int
+    data_dim: int
+    heads: int = 1  # critic outputs: one per divergence of an ensemble
+    shared_critic: bool = True  # the heads share one critic body, or each has its own critic
+    data_scale: float = 1.0  # the data's spread, for initialising an explicit density
+
+
+def _critic(cfg: ModelConfig, shapes: Shapes, key: Array) -> nnx.Module:
+    """The discriminator: it sees `pack` samples concatenated (PacGAN, Lin et al. 2018)."""
+    hidden, depth = cfg.player("discriminator")
+    d_in, rngs = shapes.data_dim * cfg.pack, nnx.Rngs(key)
+    if shapes.shared_critic or shapes.heads == 1:
+        return MLP(d_in, shapes.heads, hidden, depth, cfg.activation, rngs=rngs)
+    return SeparateCritics(d_in, shapes.heads, hidden, depth, cfg.activation, rngs=rngs)
+
+
+def mlp(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, nnx.Module]:
     k_g, k_d = jax.random.split(key)
     g_hidden, g_depth = cfg.player("generator")
-    d_hidden, d_depth = cfg.player("discriminator")
-    generator = MLP(latent_dim, data_dim, g_hidden, g_depth, cfg.activation, rngs=nnx.Rngs(k_g))
-    discriminator = MLP(data_dim, 1, d_hidden, d_depth, cfg.activation, rngs=nnx.Rngs(k_d))
-    return generator, discriminator
+    generator = MLP(shapes.latent_dim, shapes.data_dim, g_hidden, g_depth, cfg.activation, rngs=nnx.Rngs(k_g))
+    return generator, _critic(cfg, shapes, k_d)
 
 
 class Affine(nnx.Module):
@@ -60,23 +90,68 @@ class Affine(nnx.Module):
         return self.mu[...] + jnp.exp(self.log_sigma[...]) * z
 
 
-def affine(cfg: ModelConfig, latent_dim: int, data_dim: int, key: Array) -> tuple[nnx.Module, nnx.Module]:
-    if latent_dim != data_dim:
-        raise GancliError(f"model=affine maps z to x one axis each: set prior.dim={data_dim} (the data's "
-                          f"dimension), not {latent_dim}")
+def affine(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, nnx.Module]:
+    if shapes.latent_dim != shapes.data_dim:
+        raise GancliError(f"model=affine maps z to x one axis each: set prior.dim={shapes.data_dim} (the data's "
+                          f"dimension), not {shapes.latent_dim}")
     k_g, k_d = jax.random.split(key)
-    d_hidden, d_depth = cfg.player("discriminator")
-    discriminator = MLP(data_dim, 1, d_hidden, d_depth, cfg.activation, rngs=nnx.Rngs(k_d))
-    return Affine(data_dim, rngs=nnx.Rngs(k_g)), discriminator
+    return Affine(shapes.data_dim, rngs=nnx.Rngs(k_g)), _critic(cfg, shapes, k_d)
 
 
-MODELS = {"mlp": mlp, "affine": affine}
+class GaussianMixtureModel(nnx.Module):
+    """An explicit density: sum_k softmax(logits)_k N(mu_k, L_k L_k^T), with L_k lower triangular
+    (diagonal for covariance=diag). It draws its own noise, so it needs no prior."""
+
+    def __init__(self, components: int, dim: int, covariance: str, scale: float, *, rngs: nnx.Rngs):
+        self.logits = nnx.Param(jnp.zeros((components,)))
+        # Broad, overlapping components at first: every one feels the pull of every mode, so
+        # gradient ascent spreads them out instead of stranding some far from any data.
+        self.means = nnx.Param(scale * jax.random.normal(rngs.params(), (components, dim)))
+        self.log_scales = nnx.Param(jnp.full((components, dim), math.log(scale)))  # L's diagonal, as logs
+        self.full = covariance == "full"
+        if self.full:
+            self.lower = nnx.Param(jnp.zeros((components, dim, dim)))  # L below its diagonal
+
+    def cholesky(self) -> Array:
+        """L_k for every component, shape (K, dim, dim)."""
+        scale = jnp.exp(self.log_scales[...])
+        diag = jax.vmap(jnp.diag)(scale)
+        return diag + jnp.tril(self.lower[...], -1) if self.full else diag
+
+    def log_prob(self, x: Array) -> Array:
+        """log q(x) for x of shape (n, dim)."""
+        chol = self.cholesky()
+        diff = x[:, None, :] - self.means[...][None]  # (n, K, dim)
+        # Whitened offsets y = L^-1 (x - mu): one triangular solve per component.
+        y = jax.vmap(lambda lk, dk: jax.scipy.linalg.solve_triangular(lk, dk.T, lower=True).T,
+                     in_axes=(0, 1), out_axes=1)(chol, diff)
+        dim = x.shape[1]
+        log_comp = (-0.5 * jnp.sum(y**2, axis=-1) - jnp.sum(self.log_scales[...], axis=-1)
+                    - 0.5 * dim * math.log(2 * math.pi) + jax.nn.log_softmax(self.logits[...]))
+        return jax.nn.logsumexp(log_comp, axis=1)
+
+    def sample(self, key: Array, n: int) -> Array:
+        k_comp, k_noise = jax.random.split(key)
+        idx = jax.random.categorical(k_comp, self.logits[...], shape=(n,))
+        z = jax.random.normal(k_noise, (n, self.means.shape[1]))
+        return self.means[...][idx] + jnp.einsum("nij,nj->ni", self.cholesky()[idx], z)
 
 
-def make_models(cfg: ModelConfig, latent_dim: int, data_dim: int, key: Array) -> tuple[nnx.Module, nnx.Module]:
-    """(generator, discriminator): G maps R^latent_dim -> R^data_dim, D maps R^data_dim -> R."""
+def gmm(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, None]:
+    """A Gaussian mixture of `components` and no critic: it is fitted by maximum likelihood."""
+    return GaussianMixtureModel(cfg.components, shapes.data_dim, cfg.covariance, shapes.data_scale,
+                                rngs=nnx.Rngs(key)), None
+
+
+MODELS = {"mlp": mlp, "affine": affine, "gmm": gmm}
+EXPLICIT_MODELS = ("gmm",)  # models with a density of their own: trained by divergence=mle
+
+
+def make_models(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, nnx.Module | None]:
+    """(generator, discriminator): G maps R^latent_dim -> R^data_dim, D maps `pack` samples to one
+    score per head; an explicit model has no discriminator (None)."""
     try:
         build = MODELS[cfg.name]
     except KeyError:
         raise GancliError(f"unknown model {cfg.name!r}; choose one of: {', '.join(MODELS)}") from None
-    return build(cfg, latent_dim, data_dim, key)
+    return build(cfg, shapes, key)

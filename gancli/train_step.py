@@ -2,7 +2,8 @@
 
 The train state is one pytree: both players' parameters and Adam states, the step counter and
 the base key. A chunk is `lax.scan` over K steps; each step does `d_steps` critic ascent steps,
-then one generator descent step. Every random number comes from fold_in(base key, step), so the
+then one generator descent step (for an explicit model trained by maximum likelihood: one
+ascent step on its log-likelihood, and no critic). Every random number comes from fold_in(base key, step), so the
 same step draws the same samples whether or not the run was stopped and resumed in between.
 """
 
@@ -15,36 +16,56 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 from jax import Array
 
 from gancli.config import AdamConfig, RunConfig
-from gancli.critic_losses import Objective, objective_from_config, penalised_critic_objective
 from gancli.data import make_dataset
 from gancli.densities import GaussianMixture
-from gancli.divergences import generator_loss
-from gancli.models import make_models
+from gancli.errors import GancliError
+from gancli.heads import Head, critic_objective_of_heads, generator_loss_of_heads, heads_from_config
+from gancli.models import EXPLICIT_MODELS, Shapes, make_models
 from gancli.priors import Sampler, make_prior
 
 State = dict[str, Any]
-METRIC_NAMES = ("d_loss", "g_loss", "divergence_estimate")
+MLE = "mle"  # the divergence name of maximum likelihood: KL(P_data || Q) with an explicit Q
 
 
 @dataclass(frozen=True)
 class GanProblem:
-    """Everything the train step closes over: static structure, no arrays that change."""
+    """Everything the train step closes over: static structure, no arrays that change.
+
+    An explicit model (model=gmm, divergence=mle) has no critic: d_graph is None and heads empty.
+    """
 
     data: GaussianMixture
     prior: Sampler
-    divergence: Objective
+    heads: tuple[Head, ...]
     generator_loss: str
     g_graph: nnx.GraphDef
-    d_graph: nnx.GraphDef
+    d_graph: nnx.GraphDef | None
     g_opt: optax.GradientTransformation
     d_opt: optax.GradientTransformation
     batch_size: int
     d_steps: int
+    unroll_steps: int
+    pack: int
+
+    @property
+    def explicit(self) -> bool:
+        return self.d_graph is None
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The per-step metrics of train_step, in metrics.jsonl's order."""
+        if self.explicit:
+            return ("log_likelihood", "divergence_estimate")
+        names = ("d_loss", "g_loss", "divergence_estimate")
+        if len(self.heads) > 1:
+            names += tuple(f"divergence_estimate/{head.name}" for head in self.heads)
+        return names
 
 
 def run_keys(seed: int) -> tuple[Array, Array, Array]:
@@ -53,8 +74,30 @@ def run_keys(seed: int) -> tuple[Array, Array, Array]:
     return init_key, train_key, eval_key
 
 
-def _adam(cfg: AdamConfig) -> optax.GradientTransformation:
-    return optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+def _adam(cfg: AdamConfig, eps_root: float = 0.0) -> optax.GradientTransformation:
+    return optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, eps_root=eps_root)
+
+
+def _check_pairing(cfg: RunConfig) -> None:
+    """Refuse models and divergences that do not go together, saying why."""
+    explicit, mle = cfg.model.name in EXPLICIT_MODELS, cfg.divergence.name == MLE
+    if mle and not explicit:
+        raise GancliError(f"divergence=mle maximises the model's log-likelihood, and model={cfg.model.name} is an "
+                          "implicit generator with no density to evaluate; use model=gmm, or an adversarial divergence")
+    if explicit and not mle:
+        raise GancliError(f"model={cfg.model.name} has an exact log-likelihood: fit it with divergence=mle (an "
+                          "adversarial divergence would pass no gradient to its mixture weights through the "
+                          "discrete choice of component)")
+    if cfg.train.batch_size % cfg.model.pack:
+        raise GancliError(f"model.pack={cfg.model.pack} packs samples into groups: train.batch_size="
+                          f"{cfg.train.batch_size} must be a multiple of it")
+
+
+def _data_scale(data: GaussianMixture) -> float:
+    """The data's standard deviation, averaged over axes: the spread an explicit model starts with."""
+    mean = data.weights @ data.means
+    second = data.weights @ (data.means**2 + data.stds**2)
+    return float(np.sqrt(np.mean(second - mean**2)))
 
 
 def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
@@ -63,82 +106,133 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
     The initialiser is separate so `jax.eval_shape(init)` gives a checkpoint's restore target
     without allocating anything.
     """
+    _check_pairing(cfg)
     data = make_dataset(cfg.data)
-    divergence = objective_from_config(cfg.divergence)
+    heads = () if cfg.divergence.name == MLE else heads_from_config(cfg.divergence)
+    shapes = Shapes(latent_dim=cfg.prior.dim, data_dim=data.dim, heads=max(len(heads), 1),
+                    shared_critic=cfg.divergence.shared_critic, data_scale=_data_scale(data))
     # Abstract modules: their graph structure without initialising any weights.
-    g, d = nnx.eval_shape(lambda: make_models(cfg.model, cfg.prior.dim, data.dim, jax.random.key(0)))
-    g_graph, _ = nnx.split(g)
-    d_graph, _ = nnx.split(d)
+    g, d = nnx.eval_shape(lambda: make_models(cfg.model, shapes, jax.random.key(0)))
     problem = GanProblem(
-        data=data, prior=make_prior(cfg.prior), divergence=divergence,
-        generator_loss=cfg.divergence.generator_loss, g_graph=g_graph, d_graph=d_graph,
-        g_opt=_adam(cfg.optim.g), d_opt=_adam(cfg.optim.d),
-        batch_size=cfg.train.batch_size, d_steps=cfg.train.d_steps,
+        data=data, prior=make_prior(cfg.prior), heads=heads, generator_loss=cfg.divergence.generator_loss,
+        g_graph=nnx.split(g)[0], d_graph=None if d is None else nnx.split(d)[0],
+        g_opt=_adam(cfg.optim.g),
+        # Unrolling differentiates through the critic's Adam updates: sqrt(nu) has an infinite
+        # derivative at nu = 0 (zero gradients), so keep the square root's argument positive.
+        d_opt=_adam(cfg.optim.d, eps_root=1e-12 if cfg.train.unroll_steps else 0.0), batch_size=cfg.train.batch_size,
+        d_steps=cfg.train.d_steps, unroll_steps=cfg.train.unroll_steps, pack=cfg.model.pack,
     )
 
     def init() -> State:
         init_key, train_key, _ = run_keys(cfg.seed)
-        g, d = make_models(cfg.model, cfg.prior.dim, data.dim, init_key)
-        g_params, d_params = nnx.state(g), nnx.state(d)
-        return {
-            "g": g_params, "d": d_params,
-            "g_opt": problem.g_opt.init(g_params), "d_opt": problem.d_opt.init(d_params),
-            "step": jnp.zeros((), jnp.int32), "key": train_key,
-        }
+        g, d = make_models(cfg.model, shapes, init_key)
+        g_params = nnx.state(g)
+        state = {"g": g_params, "g_opt": problem.g_opt.init(g_params),
+                 "step": jnp.zeros((), jnp.int32), "key": train_key}
+        if d is not None:
+            d_params = nnx.state(d)
+            state.update(d=d_params, d_opt=problem.d_opt.init(d_params))
+        return state
 
     return problem, init
 
 
-def _apply(graph: nnx.GraphDef, params: Any, x: Array) -> Array:
+def _merge(graph: nnx.GraphDef, params: Any) -> nnx.Module:
     # copy=True: merging inside jax.grad must not reuse Variables from another trace.
-    return nnx.merge(graph, params, copy=True)(x)
+    return nnx.merge(graph, params, copy=True)
 
 
 def generate(problem: GanProblem, g_params: Any, key: Array, n: int) -> Array:
-    """n generator samples G(z), z ~ prior, drawn from `key`."""
-    return _apply(problem.g_graph, g_params, problem.prior(key, n))
+    """n samples of the model, drawn from `key`: G(z) with z ~ prior, or the explicit model's own."""
+    model = _merge(problem.g_graph, g_params)
+    return model.sample(key, n) if problem.explicit else model(problem.prior(key, n))
 
 
-def critic(problem: GanProblem, d_params: Any, x: Array) -> Array:
-    """The critic's unconstrained output v(x), shape (n,)."""
-    return _apply(problem.d_graph, d_params, x)[:, 0]
+def pack(problem: GanProblem, x: Array) -> Array:
+    """(n, dim) -> (n / pack, pack * dim): consecutive samples side by side, as the critic sees them."""
+    return x.reshape(x.shape[0] // problem.pack, -1)
 
 
-def train_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
-    """One GAN step: d_steps critic ascent steps on E_P[T] - E_Q[f*(T)], then one G step."""
-    step_key = jax.random.fold_in(state["key"], state["step"])
-    n = problem.batch_size
+def critic(problem: GanProblem, d_params: Any, packed: Array) -> Array:
+    """The critic's unconstrained outputs v, one column per head: shape (n / pack, heads)."""
+    return _merge(problem.d_graph, d_params)(packed)
 
-    def d_objective(d_params: Any, g_params: Any, key: Array) -> tuple[Array, Array]:
+
+def _critic_update(problem: GanProblem, d_params: Any, d_opt: Any, g_params: Any,
+                   key: Array) -> tuple[Any, Any, Array, Array]:
+    """One critic ascent step on fresh samples: (params, optimiser state, objective, estimates)."""
+
+    def d_objective(d_params: Any) -> tuple[Array, Array]:
         k_real, k_z = jax.random.split(key)
         k_penalty = jax.random.fold_in(key, 2)  # the gradient penalty's interpolates: a stream of their own
-        real = problem.data.sample(k_real, n)
-        fake = generate(problem, g_params, k_z, n)
-        return penalised_critic_objective(problem.divergence, lambda x: critic(problem, d_params, x),
-                                          real, fake, k_penalty)
+        real = pack(problem, problem.data.sample(k_real, problem.batch_size))
+        fake = pack(problem, generate(problem, g_params, k_z, problem.batch_size))
+        return critic_objective_of_heads(problem.heads, lambda x: critic(problem, d_params, x), real, fake,
+                                         k_penalty)
 
-    def g_objective(g_params: Any, d_params: Any, key: Array) -> Array:
-        v_fake = critic(problem, d_params, generate(problem, g_params, key, n))
-        return jnp.mean(generator_loss(problem.divergence, v_fake, problem.generator_loss))
+    (objective, estimates), grads = jax.value_and_grad(d_objective, has_aux=True)(d_params)
+    # The critic ascends: optax descends, so feed it the negated gradient.
+    updates, d_opt = problem.d_opt.update(jax.tree.map(jnp.negative, grads), d_opt, d_params)
+    return optax.apply_updates(d_params, updates), d_opt, objective, estimates
 
+
+def _generator_objective(problem: GanProblem, g_params: Any, d_params: Any, d_opt: Any, key: Array) -> Array:
+    """G's loss against the critic, or, with unroll_steps=k, against the critic after k more
+    ascent steps that G differentiates through (Unrolled GAN, Metz et al. 2017, eq. 9)."""
+    if problem.unroll_steps:
+        def unrolled(carry: tuple[Any, Any], i: Array) -> tuple[tuple[Any, Any], None]:
+            params, opt = carry
+            params, opt, _, _ = _critic_update(problem, params, opt, g_params,
+                                               jax.random.fold_in(jax.random.fold_in(key, 1), i))
+            return (params, opt), None
+
+        (d_params, _), _ = jax.lax.scan(unrolled, (d_params, d_opt), jnp.arange(problem.unroll_steps))
+    fake = pack(problem, generate(problem, g_params, key, problem.batch_size))
+    return generator_loss_of_heads(problem.heads, critic(problem, d_params, fake), problem.generator_loss)
+
+
+def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
+    """d_steps critic ascent steps on E_P[T] - E_Q[f*(T)], then one G step."""
+    step_key = jax.random.fold_in(state["key"], state["step"])
     d_params, d_opt = state["d"], state["d_opt"]
-    objective = estimate = jnp.zeros(())
+    objective, estimates = jnp.zeros(()), jnp.zeros((len(problem.heads),))
     for i in range(problem.d_steps):  # unrolled: d_steps is small and static
-        (objective, estimate), grads = jax.value_and_grad(d_objective, has_aux=True)(
-            d_params, state["g"], jax.random.fold_in(step_key, i))
-        # The critic ascends: optax descends, so feed it the negated gradient.
-        updates, d_opt = problem.d_opt.update(jax.tree.map(jnp.negative, grads), d_opt, d_params)
-        d_params = optax.apply_updates(d_params, updates)
+        d_params, d_opt, objective, estimates = _critic_update(problem, d_params, d_opt, state["g"],
+                                                              jax.random.fold_in(step_key, i))
 
     g_key = jax.random.fold_in(step_key, problem.d_steps)
-    g_loss, grads = jax.value_and_grad(g_objective)(state["g"], d_params, g_key)
+    g_loss, grads = jax.value_and_grad(_generator_objective, argnums=1)(problem, state["g"], d_params, d_opt, g_key)
     updates, g_opt = problem.g_opt.update(grads, state["g_opt"], state["g"])
     g_params = optax.apply_updates(state["g"], updates)
 
     new_state = {"g": g_params, "d": d_params, "g_opt": g_opt, "d_opt": d_opt,
                  "step": state["step"] + 1, "key": state["key"]}
-    metrics = {"d_loss": -objective, "g_loss": g_loss, "divergence_estimate": estimate}
+    weights = jnp.asarray([head.weight for head in problem.heads])
+    metrics = {"d_loss": -objective, "g_loss": g_loss, "divergence_estimate": weights @ estimates}
+    if len(problem.heads) > 1:
+        metrics.update({f"divergence_estimate/{head.name}": estimates[h] for h, head in enumerate(problem.heads)})
     return new_state, metrics
+
+
+def _mle_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
+    """One gradient ascent step on the model's mean log-likelihood of a fresh data batch:
+    maximum likelihood, which minimises KL(P_data || Q) (THEORY.md section 1)."""
+    real = problem.data.sample(jax.random.fold_in(state["key"], state["step"]), problem.batch_size)
+
+    def mean_log_likelihood(g_params: Any) -> Array:
+        return jnp.mean(_merge(problem.g_graph, g_params).log_prob(real))
+
+    log_likelihood, grads = jax.value_and_grad(mean_log_likelihood)(state["g"])
+    updates, g_opt = problem.g_opt.update(jax.tree.map(jnp.negative, grads), state["g_opt"], state["g"])
+    new_state = {**state, "g": optax.apply_updates(state["g"], updates), "g_opt": g_opt, "step": state["step"] + 1}
+    # KL(P || Q) = E_P[log p - log q], estimated on the same batch with the data's known density.
+    kl = jnp.mean(problem.data.log_density_jax(real)) - log_likelihood
+    return new_state, {"log_likelihood": log_likelihood, "divergence_estimate": kl}
+
+
+def train_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
+    """One step of the run: a GAN step, or a maximum-likelihood step for an explicit model."""
+    return _mle_step(problem, state) if problem.explicit else _gan_step(problem, state)
 
 
 def make_train_chunk(problem: GanProblem, length: int) -> Callable[[State, Array], tuple[State, dict[str, Array]]]:
@@ -156,7 +250,7 @@ def make_train_chunk(problem: GanProblem, length: int) -> Callable[[State, Array
             return s, {**m, "step": s["step"]}
 
         def skip(s: State) -> tuple[State, dict[str, Array]]:
-            return s, {**{k: jnp.zeros(()) for k in METRIC_NAMES}, "step": jnp.zeros((), jnp.int32)}
+            return s, {**{k: jnp.zeros(()) for k in problem.metric_names}, "step": jnp.zeros((), jnp.int32)}
 
         return jax.lax.cond(state["step"] < stop, run, skip, state)
 

@@ -25,7 +25,7 @@ from gancli.evaluation import mode_coverage
 from gancli.plots import plot_samples
 from gancli.run_files import MetricsLog, write_summary
 from gancli.schema import flatten
-from gancli.train_step import METRIC_NAMES, State, build, generate, make_train_chunk, run_keys
+from gancli.train_step import State, build, generate, make_train_chunk, run_keys
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class Trainer:
                  self.run_dir)
         start_step = step
         chunk = make_train_chunk(self.problem, tc.chunk)
-        last = {k: v for r in self.metrics_log.read() for k, v in r.items() if k in METRIC_NAMES}
+        last = {k: v for r in self.metrics_log.read() for k, v in r.items() if k in self.problem.metric_names}
         train_seconds, timed_steps = 0.0, 0
         final: dict[str, Any] | None = None
         bar = tqdm(total=tc.steps, initial=step, unit="step", disable=not tc.progress, dynamic_ncols=True,
@@ -165,7 +165,7 @@ class Trainer:
             records = self._records(metrics, step, end, saved)
             step = end
             if records:
-                last = {k: records[-1][k] for k in METRIC_NAMES}
+                last = {k: records[-1][k] for k in self.problem.metric_names}
             if step == tc.steps:
                 final = self._evaluate(state, step, "samples_final.png")
                 records = _merge(records, step, final)
@@ -202,7 +202,7 @@ class Trainer:
         """
         tc = self.cfg.train
         active = slice(0, end - step)
-        values = {k: metrics[k][active] for k in METRIC_NAMES}
+        values = {k: metrics[k][active] for k in self.problem.metric_names}
         finite = np.logical_and.reduce([np.isfinite(v) for v in values.values()])
         first_bad = step + 1 + int(np.argmin(finite)) if not finite.all() else None
         records = []
@@ -210,7 +210,7 @@ class Trainer:
             if first_bad is not None and s >= first_bad:
                 break
             if s % tc.log_every == 0 or s == tc.steps:
-                records.append({"step": s, **{k: float(values[k][i]) for k in METRIC_NAMES}})
+                records.append({"step": s, **{k: float(values[k][i]) for k in self.problem.metric_names}})
         if first_bad is not None:
             self.metrics_log.append(records)  # the finite lead-up to the blow-up is worth keeping
             kept = f"the checkpoint at step {saved} is intact" if saved is not None else "no checkpoint was saved"

@@ -1,0 +1,86 @@
+"""The critic's heads: one per divergence the game is played with.
+
+A single divergence is one head of weight 1. `divergence=ensemble` has one head per member
+(on a shared critic body or on separate critics, as the model builds it): each head ascends its
+own member's objective, and the generator descends the weighted sum of the members' generator
+losses, the ensemble of f-divergences the lecture proposes against mode collapse.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from gancli.config import DivergenceConfig
+from gancli.critic_losses import OBJECTIVES, Objective, gradient_penalty, objective_from_config
+from gancli.divergences import BUILDERS, critic_objective, generator_loss
+from gancli.errors import GancliError
+
+ENSEMBLE = "ensemble"
+
+
+@dataclass(frozen=True)
+class Head:
+    name: str
+    objective: Objective
+    weight: float
+
+
+def heads_from_config(cfg: DivergenceConfig) -> tuple[Head, ...]:
+    """The heads `cfg` asks for; GancliError if an ensemble's members or weights do not fit."""
+    if cfg.name != ENSEMBLE:
+        if cfg.members is not None or cfg.weights is not None:
+            raise GancliError(f"divergence.members and divergence.weights belong to divergence=ensemble, "
+                              f"not {cfg.name}; drop them or pick divergence=ensemble")
+        return (Head(cfg.name, objective_from_config(cfg), 1.0),)
+    members = cfg.members or []
+    if not members:
+        raise GancliError("divergence=ensemble needs members, e.g. divergence.members=[kl,reverse_kl]")
+    unknown = [m for m in members if m not in OBJECTIVES]
+    if unknown:
+        raise GancliError(f"divergence.members has {unknown[0]!r}, which is not a member divergence; "
+                          f"choose from: {', '.join(OBJECTIVES)}")
+    if len(set(members)) != len(members):
+        raise GancliError(f"divergence.members lists a divergence twice ({members}); list each once")
+    weights = cfg.weights if cfg.weights is not None else [1.0 / len(members)] * len(members)
+    if len(weights) != len(members):
+        raise GancliError(f"divergence.weights has {len(weights)} numbers for {len(members)} members; "
+                          "give one weight per member")
+    takes = {m: set(inspect.signature(BUILDERS[m]).parameters) if m in BUILDERS else set() for m in members}
+    for param in ("alpha", "pi"):
+        if getattr(cfg, param) is not None and not any(param in t for t in takes.values()):
+            raise GancliError(f"divergence.{param} is set but no member of the ensemble takes it; drop it")
+    return tuple(
+        Head(m, objective_from_config(replace(cfg, name=m, members=None, weights=None,
+                                              **{p: getattr(cfg, p) if p in takes[m] else None
+                                                 for p in ("alpha", "pi")})), float(w))
+        for m, w in zip(members, weights, strict=True))
+
+
+def critic_objective_of_heads(heads: tuple[Head, ...], critic: Callable[[Array], Array], real: Array,
+                              fake: Array, key: Array) -> tuple[Array, Array]:
+    """(what the critic ascends: the weighted sum of each head's penalised objective, the
+    heads' unpenalised estimates, shape (H,)). critic(x) has shape (n, H)."""
+    v_real, v_fake = critic(real), critic(fake)
+    total = jnp.zeros(())
+    estimates = []
+    for h, head in enumerate(heads):
+        estimate = critic_objective(head.objective, v_real[:, h], v_fake[:, h])
+        penalised = estimate
+        if head.objective.gradient_penalty:  # a static float: decided once, when the step is traced
+            penalty = gradient_penalty(lambda x, h=h: critic(x)[:, h], real, fake, jax.random.fold_in(key, h))
+            penalised = estimate - head.objective.gradient_penalty * penalty
+        total = total + head.weight * penalised
+        estimates.append(estimate)
+    return total, jnp.stack(estimates)
+
+
+def generator_loss_of_heads(heads: tuple[Head, ...], v_fake: Array, form: str) -> Array:
+    """The weighted sum of the heads' mean generator losses; v_fake has shape (n, H)."""
+    return sum(head.weight * jnp.mean(generator_loss(head.objective, v_fake[:, h], form))
+               for h, head in enumerate(heads))
