@@ -12,6 +12,7 @@ from flax import nnx
 from jax import Array
 
 from gancli.config import ModelConfig
+from gancli.densities import GaussianMixture
 from gancli.errors import GancliError
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -59,7 +60,7 @@ class Shapes:
     data_dim: int
     heads: int = 1  # critic outputs: one per divergence of an ensemble
     shared_critic: bool = True  # the heads share one critic body, or each has its own critic
-    data_scale: float = 1.0  # the data's spread, for initialising an explicit density
+    data: GaussianMixture | None = None  # the data, whose samples seed an explicit density
 
 
 def _critic(cfg: ModelConfig, shapes: Shapes, key: Array) -> nnx.Module:
@@ -102,12 +103,11 @@ class GaussianMixtureModel(nnx.Module):
     """An explicit density: sum_k softmax(logits)_k N(mu_k, L_k L_k^T), with L_k lower triangular
     (diagonal for covariance=diag). It draws its own noise, so it needs no prior."""
 
-    def __init__(self, components: int, dim: int, covariance: str, scale: float, *, rngs: nnx.Rngs):
+    def __init__(self, means: Array, scale: Array, covariance: str):
+        components, dim = means.shape
         self.logits = nnx.Param(jnp.zeros((components,)))
-        # Broad, overlapping components at first: every one feels the pull of every mode, so
-        # gradient ascent spreads them out instead of stranding some far from any data.
-        self.means = nnx.Param(scale * jax.random.normal(rngs.params(), (components, dim)))
-        self.log_scales = nnx.Param(jnp.full((components, dim), math.log(scale)))  # L's diagonal, as logs
+        self.means = nnx.Param(means)
+        self.log_scales = nnx.Param(jnp.full((components, dim), jnp.log(scale)))  # L's diagonal, as logs
         self.full = covariance == "full"
         if self.full:
             self.lower = nnx.Param(jnp.zeros((components, dim, dim)))  # L below its diagonal
@@ -137,10 +137,30 @@ class GaussianMixtureModel(nnx.Module):
         return self.means[...][idx] + jnp.einsum("nij,nj->ni", self.cholesky()[idx], z)
 
 
+def kmeans_pp_seeds(key: Array, points: Array, k: int) -> Array:
+    """k of `points`, chosen by k-means++ seeding (Arthur & Vassilvitskii 2007): each next seed is
+    drawn with probability proportional to its squared distance from the nearest seed so far."""
+    keys = jax.random.split(key, k)
+    seeds = [points[jax.random.randint(keys[0], (), 0, len(points))]]
+    nearest = jnp.sum((points - seeds[0]) ** 2, axis=1)
+    for i in range(1, k):
+        seeds.append(points[jax.random.categorical(keys[i], jnp.log(nearest + 1e-30))])
+        nearest = jnp.minimum(nearest, jnp.sum((points - seeds[-1]) ** 2, axis=1))
+    return jnp.stack(seeds)
+
+
 def gmm(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, None]:
-    """A Gaussian mixture of `components` and no critic: it is fitted by maximum likelihood."""
-    return GaussianMixtureModel(cfg.components, shapes.data_dim, cfg.covariance, shapes.data_scale,
-                                rngs=nnx.Rngs(key)), None
+    """A Gaussian mixture of `components` and no critic, fitted by maximum likelihood.
+
+    Its means start at k-means++ seeds among data samples, the usual start for fitting a mixture
+    (gradient ascent, like EM, only finds a local optimum); every component starts as wide as
+    the data, so each is pulled by all the data near it before it narrows.
+    """
+    if shapes.data is None:
+        raise ValueError("model=gmm is seeded from data samples: pass Shapes.data")
+    k_data, k_seed = jax.random.split(key)
+    points = shapes.data.sample(k_data, 64 * cfg.components)
+    return GaussianMixtureModel(kmeans_pp_seeds(k_seed, points, cfg.components), jnp.std(points), cfg.covariance), None
 
 
 MODELS = {"mlp": mlp, "affine": affine, "gmm": gmm}

@@ -16,7 +16,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 from jax import Array
@@ -93,13 +92,6 @@ def _check_pairing(cfg: RunConfig) -> None:
                           f"{cfg.train.batch_size} must be a multiple of it")
 
 
-def _data_scale(data: GaussianMixture) -> float:
-    """The data's standard deviation, averaged over axes: the spread an explicit model starts with."""
-    mean = data.weights @ data.means
-    second = data.weights @ (data.means**2 + data.stds**2)
-    return float(np.sqrt(np.mean(second - mean**2)))
-
-
 def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
     """The problem, and a function that creates the initial state from the seed alone.
 
@@ -110,7 +102,7 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
     data = make_dataset(cfg.data)
     heads = () if cfg.divergence.name == MLE else heads_from_config(cfg.divergence)
     shapes = Shapes(latent_dim=cfg.prior.dim, data_dim=data.dim, heads=max(len(heads), 1),
-                    shared_critic=cfg.divergence.shared_critic, data_scale=_data_scale(data))
+                    shared_critic=cfg.divergence.shared_critic, data=data)
     # Abstract modules: their graph structure without initialising any weights.
     g, d = nnx.eval_shape(lambda: make_models(cfg.model, shapes, jax.random.key(0)))
     problem = GanProblem(

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from gancli.densities import GaussianMixture
 from gancli.errors import GancliError
-from gancli.models import GaussianMixtureModel
+from gancli.models import GaussianMixtureModel, kmeans_pp_seeds
 from gancli.train_step import build, generate, make_train_chunk
 from gancli.trainer import train_and_evaluate
 
@@ -27,8 +28,8 @@ def gaussian_log_density(x, mean, cov):
 
 @pytest.mark.parametrize("covariance", ["diag", "full"])
 def test_log_prob_is_the_mixture_density(covariance):
-    model = GaussianMixtureModel(3, 2, covariance, 1.0, rngs=nnx.Rngs(0))
     rng = np.random.default_rng(0)
+    model = GaussianMixtureModel(jnp.asarray(rng.normal(size=(3, 2)), jnp.float32), jnp.float32(1.0), covariance)
     model.logits[...] = jnp.asarray(rng.normal(size=3), jnp.float32)
     model.log_scales[...] = jnp.asarray(rng.normal(scale=0.3, size=(3, 2)), jnp.float32)
     if covariance == "full":
@@ -46,7 +47,7 @@ def test_log_prob_is_the_mixture_density(covariance):
 
 def test_samples_follow_the_model():
     """Mean and covariance of many samples match a one-component full-covariance model's own."""
-    model = GaussianMixtureModel(1, 2, "full", 1.0, rngs=nnx.Rngs(0))
+    model = GaussianMixtureModel(jnp.asarray([[1.0, -2.0]]), jnp.float32(0.5), "full")
     model.lower[...] = jnp.asarray([[[0.0, 0.0], [0.8, 0.0]]])
     x = np.asarray(model.sample(jax.random.key(1), 200_000), np.float64)
     chol = np.asarray(model.cholesky()[0], np.float64)
@@ -88,6 +89,18 @@ def test_mle_run_leaves_the_usual_run_files_and_resumes_exactly(smoke_config, tm
     train_and_evaluate(cfg, tmp_path / "split")
     assert ((tmp_path / "straight" / "metrics.jsonl").read_text()
             == (tmp_path / "split" / "metrics.jsonl").read_text())
+
+
+def test_kmeans_pp_seeds_one_mean_per_well_separated_mode():
+    """On 8 modes far apart, k-means++ puts each of 8 seeds on a different mode (for most keys)."""
+    data = GaussianMixture.isotropic(np.array([[np.cos(a), np.sin(a)] for a in np.arange(8) * np.pi / 4]), 0.01)
+    points = data.sample(jax.random.key(0), 512)
+    hits = []
+    for seed in range(10):
+        seeds = np.asarray(kmeans_pp_seeds(jax.random.key(seed), points, 8))
+        nearest = np.argmin(((seeds[:, None] - data.means[None]) ** 2).sum(-1), axis=1)
+        hits.append(len(set(nearest.tolist())))
+    assert np.mean(np.array(hits) == 8) >= 0.8  # uniform picks would do so 0.24% of the time
 
 
 def test_gmm_draws_its_own_samples(smoke_config):
