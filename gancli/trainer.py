@@ -93,6 +93,10 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.problem, self._init = build(cfg)
         self.abstract_state = jax.eval_shape(self._init)
+        summary_metrics = (*self.problem.metric_names, "modes_captured", "high_quality_fraction")
+        if cfg.train.objective not in summary_metrics:
+            raise GancliError(f"train.objective={cfg.train.objective} is not a metric of this run; choose one of: "
+                              f"{', '.join(summary_metrics)}")
         self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl")
         _, _, eval_key = run_keys(cfg.seed)
         self.sample_key, self.plot_key = jax.random.split(eval_key)

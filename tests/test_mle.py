@@ -103,6 +103,12 @@ def test_kmeans_pp_seeds_one_mean_per_well_separated_mode():
     assert np.mean(np.array(hits) == 8) >= 0.8  # uniform picks would do so 0.24% of the time
 
 
+def test_summary_objective_must_be_a_metric_of_the_run(smoke_config, tmp_path):
+    with pytest.raises(GancliError, match="train.objective=d_loss is not a metric of this run"):
+        train_and_evaluate(smoke_config(*GMM, "train.objective=d_loss"), tmp_path)
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_gmm_draws_its_own_samples(smoke_config):
     problem, init = build(smoke_config(*GMM, "model.components=4"))
     x = generate(problem, jax.jit(init)()["g"], jax.random.key(0), 100)
