@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install gancli with its test tools (editable)
 
-train: $(STAMP) ## install, then train the default run (GAN on the 8-Gaussian ring, about 90 s)
+train: $(STAMP) ## install, then train the default run (GAN on the 8-Gaussian ring, about a minute)
 	$(BIN)/gancli train
 
 test: $(STAMP) ## install, then run the fast test suite (a few minutes)
@@ -27,7 +27,7 @@ test: $(STAMP) ## install, then run the fast test suite (a few minutes)
 test-slow: $(STAMP) ## run the slow tests: sweeps, kills, and a wheel installed into a fresh environment
 	$(BIN)/python -m pytest -m slow
 
-evidence: $(STAMP) ## the defaults' per-seed mode coverage on ring and grid (5 seeds each, about 15 minutes)
+evidence: $(STAMP) ## the defaults' per-seed mode coverage on ring and grid (5 seeds each, about 10 minutes)
 	$(BIN)/gancli train -m seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/ring
 	$(BIN)/gancli train -m data=grid seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/grid
 	$(BIN)/python docs/evidence.py outputs/evidence/ring outputs/evidence/grid
