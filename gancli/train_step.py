@@ -51,6 +51,7 @@ class GanProblem:
     d_steps: int
     unroll_steps: int
     pack: int
+    ema_decay: float
 
     @property
     def explicit(self) -> bool:
@@ -113,6 +114,7 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
         # derivative at nu = 0 (zero gradients), so keep the square root's argument positive.
         d_opt=_adam(cfg.optim.d, eps_root=1e-12 if cfg.train.unroll_steps else 0.0), batch_size=cfg.train.batch_size,
         d_steps=cfg.train.d_steps, unroll_steps=cfg.train.unroll_steps, pack=cfg.model.pack,
+        ema_decay=cfg.train.ema_decay,
     )
 
     def init() -> State:
@@ -121,6 +123,8 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
         g_params = nnx.state(g)
         state = {"g": g_params, "g_opt": problem.g_opt.init(g_params),
                  "step": jnp.zeros((), jnp.int32), "key": train_key}
+        if problem.ema_decay:
+            state["g_ema"] = jax.tree.map(jnp.zeros_like, g_params)  # debiased when read: see evaluated_generator
         if d is not None:
             d_params = nnx.state(d)
             state.update(d=d_params, d_opt=problem.d_opt.init(d_params))
@@ -222,9 +226,33 @@ def _mle_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array
     return new_state, {"log_likelihood": log_likelihood, "divergence_estimate": kl}
 
 
+def _update_ema(problem: GanProblem, state: State) -> State:
+    """The exponential moving average of G's weights, which evaluation samples from: averaging
+    damps the oscillation of the players' game (Yazici et al. 2019)."""
+    if not problem.ema_decay:
+        return state
+    decay = problem.ema_decay
+    return {**state, "g_ema": jax.tree.map(lambda avg, new: decay * avg + (1.0 - decay) * new,
+                                           state["g_ema"], state["g"])}
+
+
 def train_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
     """One step of the run: a GAN step, or a maximum-likelihood step for an explicit model."""
-    return _mle_step(problem, state) if problem.explicit else _gan_step(problem, state)
+    new_state, metrics = _mle_step(problem, state) if problem.explicit else _gan_step(problem, state)
+    return _update_ema(problem, {**state, **new_state}), metrics
+
+
+def evaluated_generator(problem: GanProblem, state: State) -> Any:
+    """The generator weights that evaluation and sampling use: the average, if one is kept.
+
+    The average starts at zero, so after t steps it is divided by 1 - decay^t (as Adam debiases
+    its moments, Kingma & Ba 2015): a weighted mean of the iterates, not of the initialisation.
+    """
+    step = int(state["step"])
+    if not problem.ema_decay or step == 0:
+        return state["g"]
+    correction = 1.0 - problem.ema_decay**step
+    return jax.tree.map(lambda avg: avg / correction, state["g_ema"])
 
 
 def make_train_chunk(problem: GanProblem, length: int) -> Callable[[State, Array], tuple[State, dict[str, Array]]]:

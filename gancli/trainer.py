@@ -25,7 +25,7 @@ from gancli.evaluation import mode_coverage
 from gancli.plots import plot_samples
 from gancli.run_files import MetricsLog, write_summary
 from gancli.schema import flatten
-from gancli.train_step import State, build, generate, make_train_chunk, run_keys
+from gancli.train_step import State, build, evaluated_generator, generate, make_train_chunk, run_keys
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ class Trainer:
 
     def _evaluate(self, state: State, step: int, plot_name: str) -> dict[str, Any]:
         data = self.problem.data
-        fake = np.asarray(self._sample(state["g"], jax.random.fold_in(self.sample_key, step)))
+        g_params = evaluated_generator(self.problem, state)
+        fake = np.asarray(self._sample(g_params, jax.random.fold_in(self.sample_key, step)))
         coverage = mode_coverage(fake, data.means, float(data.stds.max()))  # isotropic modes: one std
         real = np.asarray(data.sample(self.plot_key, len(fake)))
         title = (f"{self.cfg.divergence.name} on {self.cfg.data.name}, step {step}: "

@@ -10,7 +10,15 @@ import optax
 import pytest
 
 from gancli.errors import GancliError
-from gancli.train_step import _critic_update, _generator_objective, build, critic, make_train_chunk, pack
+from gancli.train_step import (
+    _critic_update,
+    _generator_objective,
+    build,
+    critic,
+    evaluated_generator,
+    make_train_chunk,
+    pack,
+)
 
 
 def test_pack_puts_consecutive_samples_side_by_side(smoke_config):
@@ -92,3 +100,22 @@ def test_unrolled_run_trains_and_stays_finite(smoke_config):
     problem, init = build(smoke_config("train.unroll_steps=2"))
     state, metrics = make_train_chunk(problem, 10)(jax.jit(init)(), np.int32(10))
     assert np.isfinite(np.asarray(metrics["g_loss"])).all() and int(state["step"]) == 10
+
+
+def test_ema_averages_the_generator_and_is_what_evaluation_samples(smoke_config):
+    problem, init = build(smoke_config("train.ema_decay=0.9"))
+    chunk = make_train_chunk(problem, 10)
+    state = jax.jit(init)()
+    iterates = []
+    for stop in (1, 2, 3):
+        state, _ = chunk(state, np.int32(stop))
+        iterates.append(jax.tree.map(np.asarray, state["g"]))  # host copies: the chunk donates its input
+    # Debiased average after 3 steps: sum_t 0.9^(3-t) 0.1 g_t / (1 - 0.9^3).
+    weights = np.array([0.9**2, 0.9, 1.0]) * 0.1 / (1 - 0.9**3)
+    averaged = evaluated_generator(problem, state)
+    for i, leaf in enumerate(jax.tree.leaves(averaged)):
+        expected = sum(w * jax.tree.leaves(g)[i] for w, g in zip(weights, iterates, strict=True))
+        np.testing.assert_allclose(leaf, expected, rtol=1e-5, atol=1e-6)
+    plain_problem, plain_init = build(smoke_config("train.ema_decay=0"))
+    plain = jax.jit(plain_init)()
+    assert "g_ema" not in plain and evaluated_generator(plain_problem, plain) is plain["g"]

@@ -120,6 +120,16 @@ def test_resumed_run_is_bit_identical(smoke_config, tmp_path):
     assert (straight / "metrics.jsonl").read_text() == (split / "metrics.jsonl").read_text()
 
 
+def test_resumed_run_with_generator_average_is_bit_identical(smoke_config, tmp_path):
+    ema = "train.ema_decay=0.99"
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train_and_evaluate(smoke_config(ema), straight)
+    train_and_evaluate(smoke_config(ema, "train.steps=20"), split)
+    train_and_evaluate(smoke_config(ema), split)
+    assert_states_equal(saved_state(smoke_config(ema), straight), saved_state(smoke_config(ema), split))
+    assert (straight / "metrics.jsonl").read_text() == (split / "metrics.jsonl").read_text()
+
+
 def test_resume_from_mid_cadence_checkpoint_is_bit_identical(smoke_config, tmp_path):
     """Stopping at a step that is not a multiple of the chunk still replays the same steps."""
     straight, split = tmp_path / "straight", tmp_path / "split"
