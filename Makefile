@@ -27,9 +27,13 @@ test: $(STAMP) ## install, then run the fast test suite (a few minutes)
 test-slow: $(STAMP) ## run the slow tests: sweeps, kills, and a wheel installed into a fresh environment
 	$(BIN)/python -m pytest -m slow
 
-evidence: $(STAMP) ## the defaults' per-seed mode coverage on ring and grid (5 seeds each, about 10 minutes)
-	$(BIN)/gancli train -m seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/ring
-	$(BIN)/gancli train -m data=grid seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/grid
+evidence: $(STAMP) ## retrain the defaults on ring and grid, 5 seeds each (two sweeps side by side, ~10 min), print the table
+	rm -rf outputs/evidence && mkdir -p outputs/evidence
+	$(BIN)/gancli train -m seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/ring \
+		> outputs/evidence/ring.log 2>&1 & ring=$$!; \
+	$(BIN)/gancli train -m data=grid seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/grid \
+		> outputs/evidence/grid.log 2>&1 & grid=$$!; \
+	wait $$ring && wait $$grid
 	$(BIN)/python docs/evidence.py outputs/evidence/ring outputs/evidence/grid
 
 lint: $(STAMP) ## ruff over the package, the tests and the docs' script

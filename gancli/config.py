@@ -94,11 +94,11 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = field(default=10000, metadata=bounds(1))
+    steps: int = field(default=20000, metadata=bounds(1))
     batch_size: int = field(default=256, metadata=bounds(1))
     d_steps: int = field(default=1, metadata=bounds(1))
     unroll_steps: int = field(default=0, metadata=bounds(0))  # Unrolled GAN: G sees D after k more updates
-    ema_decay: float = field(default=0.0, metadata=bounds(0, 1, hi_open=True))  # 0: evaluate G itself
+    ema_decay: float = field(default=0.999, metadata=bounds(0, 1, hi_open=True))  # 0: evaluate G itself
     chunk: int = field(default=100, metadata=bounds(1))
     log_every: int = field(default=100, metadata=bounds(1))
     eval_every: int = field(default=2000, metadata=bounds(1))

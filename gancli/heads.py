@@ -34,9 +34,9 @@ class Head:
 def heads_from_config(cfg: DivergenceConfig) -> tuple[Head, ...]:
     """The heads `cfg` asks for; GancliError if an ensemble's members or weights do not fit."""
     if cfg.name != ENSEMBLE:
-        if cfg.members is not None or cfg.weights is not None:
-            raise GancliError(f"divergence.members and divergence.weights belong to divergence=ensemble, "
-                              f"not {cfg.name}; drop them or pick divergence=ensemble")
+        if cfg.members is not None or cfg.weights is not None or not cfg.shared_critic:
+            raise GancliError(f"divergence.members, divergence.weights and divergence.shared_critic belong to "
+                              f"divergence=ensemble, not {cfg.name}; drop them or pick divergence=ensemble")
         return (Head(cfg.name, objective_from_config(cfg), 1.0),)
     members = cfg.members or []
     if not members:

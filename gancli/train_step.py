@@ -88,6 +88,8 @@ def _check_pairing(cfg: RunConfig) -> None:
         raise GancliError(f"model={cfg.model.name} has an exact log-likelihood: fit it with divergence=mle (an "
                           "adversarial divergence would pass no gradient to its mixture weights through the "
                           "discrete choice of component)")
+    if mle and (cfg.train.unroll_steps or cfg.train.d_steps != 1):
+        raise GancliError("divergence=mle has no critic to step or unroll: drop train.unroll_steps and train.d_steps")
     if cfg.train.batch_size % cfg.model.pack:
         raise GancliError(f"model.pack={cfg.model.pack} packs samples into groups: train.batch_size="
                           f"{cfg.train.batch_size} must be a multiple of it")
@@ -123,8 +125,9 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
         g_params = nnx.state(g)
         state = {"g": g_params, "g_opt": problem.g_opt.init(g_params),
                  "step": jnp.zeros((), jnp.int32), "key": train_key}
-        if problem.ema_decay:
-            state["g_ema"] = jax.tree.map(jnp.zeros_like, g_params)  # debiased when read: see evaluated_generator
+        if problem.ema_decay:  # a running sum and its total weight: see evaluated_generator
+            state["g_ema"] = jax.tree.map(jnp.zeros_like, g_params)
+            state["g_ema_weight"] = jnp.zeros(())
         if d is not None:
             d_params = nnx.state(d)
             state.update(d=d_params, d_opt=problem.d_opt.init(d_params))
@@ -232,8 +235,9 @@ def _update_ema(problem: GanProblem, state: State) -> State:
     if not problem.ema_decay:
         return state
     decay = problem.ema_decay
-    return {**state, "g_ema": jax.tree.map(lambda avg, new: decay * avg + (1.0 - decay) * new,
-                                           state["g_ema"], state["g"])}
+    return {**state,
+            "g_ema": jax.tree.map(lambda avg, new: decay * avg + (1.0 - decay) * new, state["g_ema"], state["g"]),
+            "g_ema_weight": decay * state["g_ema_weight"] + (1.0 - decay)}
 
 
 def train_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
@@ -242,17 +246,17 @@ def train_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Arra
     return _update_ema(problem, {**state, **new_state}), metrics
 
 
-def evaluated_generator(problem: GanProblem, state: State) -> Any:
+def evaluated_generator(state: State) -> Any:
     """The generator weights that evaluation and sampling use: the average, if one is kept.
 
-    The average starts at zero, so after t steps it is divided by 1 - decay^t (as Adam debiases
-    its moments, Kingma & Ba 2015): a weighted mean of the iterates, not of the initialisation.
+    The average starts at zero and is divided by its total weight (1 - decay^t for a constant
+    decay, as Adam debiases its moments, Kingma & Ba 2015): a weighted mean of the iterates, not
+    of the initialisation, and still one if a resume changes train.ema_decay.
     """
-    step = int(state["step"])
-    if not problem.ema_decay or step == 0:
+    if "g_ema" not in state or not float(state["g_ema_weight"]):
         return state["g"]
-    correction = 1.0 - problem.ema_decay**step
-    return jax.tree.map(lambda avg: avg / correction, state["g_ema"])
+    weight = state["g_ema_weight"]
+    return jax.tree.map(lambda avg: avg / weight, state["g_ema"])
 
 
 def make_train_chunk(problem: GanProblem, length: int) -> Callable[[State, Array], tuple[State, dict[str, Array]]]:

@@ -134,7 +134,7 @@ class Trainer:
 
     def _evaluate(self, state: State, step: int, plot_name: str) -> dict[str, Any]:
         data = self.problem.data
-        g_params = evaluated_generator(self.problem, state)
+        g_params = evaluated_generator(state)
         fake = np.asarray(self._sample(g_params, jax.random.fold_in(self.sample_key, step)))
         coverage = mode_coverage(fake, data.means, float(data.stds.max()))  # isotropic modes: one std
         real = np.asarray(data.sample(self.plot_key, len(fake)))

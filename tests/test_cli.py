@@ -130,9 +130,13 @@ def test_resume_extends_a_finished_run_with_its_own_overrides(env, tmp_path):
 def test_resume_refuses_a_shape_change(env, tmp_path):
     run_dir = tmp_path / "run"
     assert gancli(env, "train", *SMOKE, f"hydra.run.dir={run_dir}").returncode == 0
+    record = {p.name: p.read_text() for p in (run_dir / ".hydra").glob("*.yaml")}
     result = gancli(env, "resume", str(run_dir), "prior.dim=3")
     assert_one_line_error(result, "changes parameter shapes", "prior.dim: 2 -> 3")
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["20", "40"]
+    # The refused overrides are not recorded: the run's .hydra/ is as it was, so it still resumes.
+    assert {p.name: p.read_text() for p in (run_dir / ".hydra").glob("*.yaml")} == record
+    assert gancli(env, "resume", str(run_dir), "train.steps=50").returncode == 0
 
 
 def test_completion_query_completes_commands_and_keys(env):

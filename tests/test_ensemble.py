@@ -14,7 +14,7 @@ from gancli.critic_losses import get_objective, penalised_critic_objective
 from gancli.divergences import generator_loss
 from gancli.errors import GancliError
 from gancli.heads import critic_objective_of_heads, generator_loss_of_heads, heads_from_config
-from gancli.train_step import build
+from gancli.train_step import build, critic, make_train_chunk, pack
 from gancli.trainer import train_and_evaluate
 
 
@@ -43,6 +43,7 @@ def test_members_get_equal_weights_by_default_and_their_parameters():
     (ensemble(["kl", "js"], [1.0]), "1 numbers for 2 members"),
     (ensemble(["kl", "hinge"], generator_loss="minimax"), "not a zero-sum game"),
     (DivergenceConfig(name="kl", members=["js"]), "belong to divergence=ensemble"),
+    (DivergenceConfig(name="kl", shared_critic=False), "belong to divergence=ensemble"),
 ])
 def test_bad_ensembles_are_refused(cfg, fragment):
     with pytest.raises(GancliError, match=fragment):
@@ -88,6 +89,9 @@ def test_critic_has_one_output_per_member(smoke_config, shared):
     n_single = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(jax.eval_shape(single_init)["d"]))
     hidden = 16  # the smoke preset's width: a shared body adds only 2 output columns of 16 + 1
     assert n_params == (3 * n_single if not shared else n_single + 2 * (hidden + 1))
+    state, metrics = make_train_chunk(problem, 5)(jax.jit(init)(), np.int32(5))
+    assert critic(problem, state["d"], pack(problem, np.zeros((64, 2), np.float32))).shape == (32, 3)  # pack 2
+    assert all(np.isfinite(np.asarray(metrics[f"divergence_estimate/{m}"])).all() for m in ("gan", "kl", "tv"))
 
 
 def test_ensemble_run_logs_each_members_estimate(smoke_config, tmp_path):

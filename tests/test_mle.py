@@ -119,6 +119,7 @@ def test_gmm_draws_its_own_samples(smoke_config):
     (("divergence=mle",), "model=mlp is an implicit generator"),
     (("model=gmm",), "fit it with divergence=mle"),
     (("model=gmm", "divergence=kl"), "no gradient to its mixture weights"),
+    ((*GMM, "train.unroll_steps=2"), "no critic to step or unroll"),
 ])
 def test_mismatched_model_and_divergence_are_refused(smoke_config, overrides, fragment):
     with pytest.raises(GancliError, match=fragment):

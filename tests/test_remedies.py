@@ -102,20 +102,28 @@ def test_unrolled_run_trains_and_stays_finite(smoke_config):
     assert np.isfinite(np.asarray(metrics["g_loss"])).all() and int(state["step"]) == 10
 
 
-def test_ema_averages_the_generator_and_is_what_evaluation_samples(smoke_config):
+def _weighted_mean(weights, iterates):
+    """sum_t w_t g_t / sum_t w_t, leaf by leaf."""
+    leaves = [jax.tree.leaves(g) for g in iterates]
+    return [sum(w * g[i] for w, g in zip(weights, leaves, strict=True)) / sum(weights) for i in range(len(leaves[0]))]
+
+
+@pytest.mark.parametrize("later_decay", [0.9, 0.5])  # 0.5: a resume that changes train.ema_decay
+def test_ema_is_a_weighted_mean_of_the_iterates_and_what_evaluation_uses(smoke_config, later_decay):
     problem, init = build(smoke_config("train.ema_decay=0.9"))
-    chunk = make_train_chunk(problem, 10)
     state = jax.jit(init)()
     iterates = []
-    for stop in (1, 2, 3):
-        state, _ = chunk(state, np.int32(stop))
+    for stop, decay in ((1, 0.9), (2, 0.9), (3, later_decay)):
+        state, _ = make_train_chunk(replace(problem, ema_decay=decay), 10)(state, np.int32(stop))
         iterates.append(jax.tree.map(np.asarray, state["g"]))  # host copies: the chunk donates its input
-    # Debiased average after 3 steps: sum_t 0.9^(3-t) 0.1 g_t / (1 - 0.9^3).
-    weights = np.array([0.9**2, 0.9, 1.0]) * 0.1 / (1 - 0.9**3)
-    averaged = evaluated_generator(problem, state)
-    for i, leaf in enumerate(jax.tree.leaves(averaged)):
-        expected = sum(w * jax.tree.leaves(g)[i] for w, g in zip(weights, iterates, strict=True))
+    # g_t enters with weight (1 - d_t) and decays by every later d: the mean of the iterates, not of the start.
+    weights = [0.1 * 0.9 * later_decay, 0.1 * later_decay, 1.0 - later_decay]
+    for leaf, expected in zip(jax.tree.leaves(evaluated_generator(state)), _weighted_mean(weights, iterates),
+                              strict=True):
         np.testing.assert_allclose(leaf, expected, rtol=1e-5, atol=1e-6)
-    plain_problem, plain_init = build(smoke_config("train.ema_decay=0"))
-    plain = jax.jit(plain_init)()
-    assert "g_ema" not in plain and evaluated_generator(plain_problem, plain) is plain["g"]
+
+
+def test_without_ema_evaluation_uses_the_generator_itself(smoke_config):
+    _, init = build(smoke_config("train.ema_decay=0"))
+    state = jax.jit(init)()
+    assert "g_ema" not in state and evaluated_generator(state) is state["g"]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from gancli.cli.errors import fail
 from gancli.cli.overrides import check_overrides
+from gancli.cli.run_record import kept_on_failure, run_dir_of
 from gancli.errors import GancliError
 
 COMMANDS = {
@@ -44,7 +45,8 @@ def _run_hydra_app(command: str, args: list[str]) -> int:
     except GancliError as err:
         fail(f"gancli {command}", str(err))
     sys.argv = [sys.argv[0], *args]  # argv[0] stays `gancli`: Hydra's completion script names it
-    _hydra_app(command)()
+    with kept_on_failure(run_dir_of(args)):
+        _hydra_app(command)()
     return 0
 
 

@@ -1,0 +1,49 @@
+"""Keeps a run's record of how it was started (.hydra/*.yaml) when a command into it fails.
+
+Hydra rewrites <run_dir>/.hydra/ (config, overrides) before the task runs, so a resume that is
+then refused (a shape change, a bad value) would leave the run recorded with overrides it never
+ran with, and every later `gancli resume` would replay them. The files are put back on a usage
+error (exit status 2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from gancli.cli.errors import USAGE_ERROR
+
+RUN_DIR_OVERRIDE = "hydra.run.dir="
+
+
+def run_dir_of(args: list[str]) -> Path | None:
+    """The run dir a command line trains into, if it names one (the last hydra.run.dir= wins)."""
+    named = [a[len(RUN_DIR_OVERRIDE):] for a in args if a.startswith(RUN_DIR_OVERRIDE)]
+    if not named or any(a in ("-m", "--multirun") for a in args):
+        return None
+    value = named[-1]
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":  # resume quotes the path
+        value = value[1:-1].replace("\\'", "'").replace("\\\\", "\\")
+    return Path(value)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def kept_on_failure(run_dir: Path | None) -> Iterator[None]:
+    """Restore run_dir/.hydra/*.yaml as they were if the body exits with a usage error."""
+    record = run_dir / ".hydra" if run_dir is not None else None
+    saved = {p: p.read_text() for p in sorted(record.glob("*.yaml"))} if record and record.is_dir() else {}
+    try:
+        yield
+    except SystemExit as exit_:
+        if exit_.code == USAGE_ERROR:
+            for path, text in saved.items():
+                _write_atomically(path, text)
+        raise
