@@ -14,8 +14,8 @@ from gancli.schema import bounds, parse
 Activation = Literal["relu", "leaky_relu", "elu", "tanh", "gelu", "silu"]
 GeneratorLoss = Literal["nonsaturating", "minimax"]
 # Summary metrics a sweep can optimise (the train task returns the chosen one).
-SummaryMetric = Literal["high_quality_fraction", "modes_captured", "divergence_estimate", "d_loss", "g_loss",
-                        "log_likelihood"]
+SummaryMetric = Literal["high_quality_fraction", "modes_captured", "mode_kl", "data_log_likelihood", "precision",
+                        "recall", "density", "coverage", "divergence_estimate", "d_loss", "g_loss", "log_likelihood"]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,25 @@
-"""Sample-quality metrics on data with known modes (NumPy, host side)."""
+"""Sample-quality metrics (NumPy, host side): pure functions of samples and known modes.
+
+On data with known modes: modes captured, high-quality fraction and the mode-histogram KL. For
+any data: k-nearest-neighbour precision and recall (Kynkaanniemi et al. 2019) and density and
+coverage (Naeem et al. 2020).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from gancli.densities import GaussianMixture
+
+
+def _nearest_modes(samples: np.ndarray, centres: np.ndarray, std: float,
+                   threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each sample's nearest mode, whether it lies within threshold * std of it)."""
+    samples = np.asarray(samples, dtype=np.float64)
+    centres = np.asarray(centres, dtype=np.float64)
+    dist = np.sqrt(((samples[:, None, :] - centres[None, :, :]) ** 2).sum(-1))
+    nearest = dist.argmin(axis=1)
+    return nearest, dist[np.arange(len(samples)), nearest] <= threshold * std
 
 
 def mode_coverage(samples: np.ndarray, centres: np.ndarray, std: float, threshold: float = 3.0) -> dict[str, float]:
@@ -12,14 +29,69 @@ def mode_coverage(samples: np.ndarray, centres: np.ndarray, std: float, threshol
     nearest mode; a mode is captured when it is the nearest mode of at least one
     high-quality sample.
     """
-    samples = np.asarray(samples, dtype=np.float64)
-    centres = np.asarray(centres, dtype=np.float64)
-    dist = np.sqrt(((samples[:, None, :] - centres[None, :, :]) ** 2).sum(-1))
-    nearest = dist.argmin(axis=1)
-    good = dist[np.arange(len(samples)), nearest] <= threshold * std
+    nearest, good = _nearest_modes(samples, centres, std, threshold)
     captured = np.unique(nearest[good])
     return {
         "modes_captured": int(captured.size),
         "modes_total": int(len(centres)),
-        "high_quality_fraction": float(good.mean()) if len(samples) else 0.0,
+        "high_quality_fraction": float(good.mean()) if len(good) else 0.0,
+    }
+
+
+def mode_histogram_kl(samples: np.ndarray, centres: np.ndarray, std: float, threshold: float = 3.0) -> float | None:
+    """KL(h || uniform) of the high-quality samples' histogram h over the modes: 0 when every mode
+    gets the same share, log(modes) when one mode gets them all; None with no high-quality sample."""
+    nearest, good = _nearest_modes(samples, centres, std, threshold)
+    if not good.any():
+        return None
+    share = np.bincount(nearest[good], minlength=len(centres)) / good.sum()
+    held = share[share > 0]
+    return float(np.sum(held * np.log(held * len(centres))))
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of a and of b, shape (len(a), len(b))."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    squared = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _kth_neighbour_radius(points: np.ndarray, k: int) -> np.ndarray:
+    """Each point's distance to its k-th nearest other point of the same set."""
+    dist = _distances(points, points)
+    return np.partition(dist, k, axis=1)[:, k]  # column 0 of the sorted row is the point itself
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
+    """Precision: the share of fake samples inside the real manifold; recall: the share of real
+    samples inside the fake manifold, a manifold being the union of the balls around its points
+    reaching their k-th nearest neighbour (Kynkaanniemi et al. 2019)."""
+    cross = _distances(fake, real)
+    inside_real = (cross <= _kth_neighbour_radius(real, k)[None, :]).any(axis=1)
+    inside_fake = (cross.T <= _kth_neighbour_radius(fake, k)[None, :]).any(axis=1)
+    return {"precision": float(inside_real.mean()), "recall": float(inside_fake.mean())}
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
+    """Density: how many real k-NN balls contain each fake sample, over k (1 on average when fake
+    matches real); coverage: the share of real balls that contain some fake sample (Naeem et al. 2020)."""
+    inside = _distances(real, fake) <= _kth_neighbour_radius(real, k)[:, None]  # (real, fake)
+    return {"density": float(inside.sum() / (k * inside.shape[1])), "coverage": float(inside.any(axis=1).mean())}
+
+
+# What evaluate_samples returns, in order: the names a sweep's train.objective may also pick.
+SAMPLE_METRICS = ("modes_captured", "modes_total", "high_quality_fraction", "mode_kl", "data_log_likelihood",
+                  "precision", "recall", "density", "coverage")
+
+
+def evaluate_samples(real: np.ndarray, fake: np.ndarray, data: GaussianMixture) -> dict[str, float | None]:
+    """Every metric of generated samples `fake` against real samples of the same size and the
+    data's known mixture (modes at its means, one std: the mixture's largest)."""
+    std = float(data.stds.max())
+    return {
+        **mode_coverage(fake, data.means, std),
+        "mode_kl": mode_histogram_kl(fake, data.means, std),
+        "data_log_likelihood": float(np.mean(data.log_density(fake))),  # under the true density
+        **precision_recall(real, fake),
+        **density_coverage(real, fake),
     }

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from gancli.checkpoints import Checkpointer, state_shapes
 from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
 from gancli.errors import GancliError
-from gancli.evaluation import mode_coverage
+from gancli.evaluation import SAMPLE_METRICS, evaluate_samples
 from gancli.plots import plot_samples
 from gancli.run_files import MetricsLog, write_summary
 from gancli.schema import flatten
@@ -93,7 +93,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.problem, self._init = build(cfg)
         self.abstract_state = jax.eval_shape(self._init)
-        summary_metrics = (*self.problem.metric_names, "modes_captured", "high_quality_fraction")
+        summary_metrics = (*self.problem.metric_names, *SAMPLE_METRICS)
         if cfg.train.objective not in summary_metrics:
             raise GancliError(f"train.objective={cfg.train.objective} is not a metric of this run; choose one of: "
                               f"{', '.join(summary_metrics)}")
@@ -136,8 +136,8 @@ class Trainer:
         data = self.problem.data
         g_params = evaluated_generator(state)
         fake = np.asarray(self._sample(g_params, jax.random.fold_in(self.sample_key, step)))
-        coverage = mode_coverage(fake, data.means, float(data.stds.max()))  # isotropic modes: one std
         real = np.asarray(data.sample(self.plot_key, len(fake)))
+        coverage = evaluate_samples(real, fake, data)
         title = (f"{self.cfg.divergence.name} on {self.cfg.data.name}, step {step}: "
                  f"{coverage['modes_captured']}/{coverage['modes_total']} modes, "
                  f"{coverage['high_quality_fraction']:.0%} high quality")

@@ -11,6 +11,7 @@ import pytest
 from gancli.checkpoints import Checkpointer
 from gancli.cli.overrides import group_options
 from gancli.errors import GancliError
+from gancli.evaluation import SAMPLE_METRICS
 from gancli.heads import heads_from_config
 from gancli.run_files import MetricsLog
 from gancli.train_step import MLE, build, make_train_chunk
@@ -55,6 +56,7 @@ def test_every_divergence_trains(smoke_config, tmp_path, divergence):
         else:
             assert r["d_loss"] == -r["divergence_estimate"]
     assert "modes_captured" in records[1] and "modes_captured" in records[3]
+    assert set(SAMPLE_METRICS) <= set(records[3]) and set(SAMPLE_METRICS) <= set(summary)
     assert summary["step"] == 40 and summary["modes_total"] == 8
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert (tmp_path / "plots" / "samples_final.png").stat().st_size > 1000

@@ -14,7 +14,8 @@ from gancli.config import RunConfig, parse_config
 def _train(cfg: RunConfig, run_dir: Path) -> float:
     from gancli.trainer import train_and_evaluate  # imports JAX: keep --help fast
 
-    return float(train_and_evaluate(cfg, run_dir)[cfg.train.objective])
+    value = train_and_evaluate(cfg, run_dir)[cfg.train.objective]
+    return float("nan") if value is None else float(value)  # mode_kl is None with no high-quality sample
 
 
 @hydra.main(config_path="pkg://gancli.conf", config_name="train", version_base="1.3")
