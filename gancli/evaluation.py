@@ -56,27 +56,40 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-def _kth_neighbour_radius(points: np.ndarray, k: int) -> np.ndarray:
-    """Each point's distance to its k-th nearest other point of the same set."""
-    dist = _distances(points, points)
-    return np.partition(dist, k, axis=1)[:, k]  # column 0 of the sorted row is the point itself
+def _kth_neighbour_radii(self_distances: np.ndarray, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """For each k: each point's distance to its k-th nearest other point of the same set."""
+    ordered = np.partition(self_distances, max(ks), axis=1)[:, : max(ks) + 1]
+    ordered.sort(axis=1)  # column 0 is the point itself, at distance 0
+    return {k: ordered[:, k] for k in ks}
+
+
+def _knn_metrics(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dict[str, float]:
+    """Precision, recall, density and coverage from one set of distance matrices."""
+    cross = _distances(real, fake)  # (real, fake)
+    real_radius = _kth_neighbour_radii(_distances(real, real), (k_pr, k_dc))
+    fake_radius = _kth_neighbour_radii(_distances(fake, fake), (k_pr,))[k_pr]
+    in_real_ball = cross <= real_radius[k_dc][:, None]
+    return {
+        "precision": float((cross <= real_radius[k_pr][:, None]).any(axis=0).mean()),
+        "recall": float((cross <= fake_radius[None, :]).any(axis=1).mean()),
+        "density": float(in_real_ball.sum() / (k_dc * cross.shape[1])),
+        "coverage": float(in_real_ball.any(axis=1).mean()),
+    }
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
     """Precision: the share of fake samples inside the real manifold; recall: the share of real
     samples inside the fake manifold, a manifold being the union of the balls around its points
     reaching their k-th nearest neighbour (Kynkaanniemi et al. 2019)."""
-    cross = _distances(fake, real)
-    inside_real = (cross <= _kth_neighbour_radius(real, k)[None, :]).any(axis=1)
-    inside_fake = (cross.T <= _kth_neighbour_radius(fake, k)[None, :]).any(axis=1)
-    return {"precision": float(inside_real.mean()), "recall": float(inside_fake.mean())}
+    metrics = _knn_metrics(real, fake, k, k)
+    return {"precision": metrics["precision"], "recall": metrics["recall"]}
 
 
 def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
     """Density: how many real k-NN balls contain each fake sample, over k (1 on average when fake
     matches real); coverage: the share of real balls that contain some fake sample (Naeem et al. 2020)."""
-    inside = _distances(real, fake) <= _kth_neighbour_radius(real, k)[:, None]  # (real, fake)
-    return {"density": float(inside.sum() / (k * inside.shape[1])), "coverage": float(inside.any(axis=1).mean())}
+    metrics = _knn_metrics(real, fake, k, k)
+    return {"density": metrics["density"], "coverage": metrics["coverage"]}
 
 
 # What evaluate_samples returns, in order: the names a sweep's train.objective may also pick.
@@ -92,6 +105,5 @@ def evaluate_samples(real: np.ndarray, fake: np.ndarray, data: GaussianMixture) 
         **mode_coverage(fake, data.means, std),
         "mode_kl": mode_histogram_kl(fake, data.means, std),
         "data_log_likelihood": float(np.mean(data.log_density(fake))),  # under the true density
-        **precision_recall(real, fake),
-        **density_coverage(real, fake),
+        **_knn_metrics(real, fake, k_pr=3, k_dc=5),  # the papers' defaults
     }
