@@ -23,6 +23,7 @@ from jax import Array
 from gancli.config import AdamConfig, RunConfig
 from gancli.data import make_dataset
 from gancli.densities import GaussianMixture
+from gancli.divergences import critic_objective
 from gancli.errors import GancliError
 from gancli.heads import Head, critic_objective_of_heads, generator_loss_of_heads, heads_from_config
 from gancli.models import EXPLICIT_MODELS, Shapes, make_models
@@ -155,6 +156,20 @@ def pack(problem: GanProblem, x: Array) -> Array:
 def critic(problem: GanProblem, d_params: Any, packed: Array) -> Array:
     """The critic's unconstrained outputs v, one column per head: shape (n / pack, heads)."""
     return _merge(problem.d_graph, d_params)(packed)
+
+
+def critic_evaluation(problem: GanProblem, d_params: Any, real: Array, fake: Array) -> dict[str, Array]:
+    """What the critic makes of an evaluation batch: its divergence estimate (the heads' weighted
+    sum) and, for a `gan` head, the mean D(x) = sigmoid(v) on real and on generated samples,
+    which the theory says ends at 1/2 on both."""
+    v_real, v_fake = critic(problem, d_params, pack(problem, real)), critic(problem, d_params, pack(problem, fake))
+    estimates = jnp.stack([critic_objective(head.objective, v_real[:, h], v_fake[:, h])
+                           for h, head in enumerate(problem.heads)])
+    out = {"critic_estimate": jnp.asarray([head.weight for head in problem.heads]) @ estimates}
+    for h, head in enumerate(problem.heads):
+        if head.name == "gan":
+            out.update(d_real=jnp.mean(jax.nn.sigmoid(v_real[:, h])), d_fake=jnp.mean(jax.nn.sigmoid(v_fake[:, h])))
+    return out
 
 
 def _critic_update(problem: GanProblem, d_params: Any, d_opt: Any, g_params: Any,

@@ -25,7 +25,7 @@ from gancli.evaluation import SAMPLE_METRICS, evaluate_samples
 from gancli.plots import plot_samples
 from gancli.run_files import MetricsLog, write_summary
 from gancli.schema import flatten
-from gancli.train_step import State, build, evaluated_generator, generate, make_train_chunk, run_keys
+from gancli.train_step import State, build, critic_evaluation, evaluated_generator, generate, make_train_chunk, run_keys
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ class Trainer:
         self.sample_key, self.plot_key = jax.random.split(eval_key)
         n = cfg.train.eval_samples
         self._sample = jax.jit(lambda g_params, key: generate(self.problem, g_params, key, n))
+        self._judge = jax.jit(lambda d_params, real, fake: critic_evaluation(self.problem, d_params, real, fake))
 
     def run(self) -> dict[str, Any]:
         with StopRequest() as stop:  # held until the last save is on disk: a Ctrl-C cannot cut it short
@@ -138,6 +139,10 @@ class Trainer:
         fake = np.asarray(self._sample(g_params, jax.random.fold_in(self.sample_key, step)))
         real = np.asarray(data.sample(self.plot_key, len(fake)))
         coverage = evaluate_samples(real, fake, data)
+        if not self.problem.explicit:
+            whole_packs = len(fake) - len(fake) % self.problem.pack
+            judged = self._judge(state["d"], real[:whole_packs], fake[:whole_packs])
+            coverage.update({k: float(v) for k, v in judged.items()})
         title = (f"{self.cfg.divergence.name} on {self.cfg.data.name}, step {step}: "
                  f"{coverage['modes_captured']}/{coverage['modes_total']} modes, "
                  f"{coverage['high_quality_fraction']:.0%} high quality")

@@ -10,11 +10,13 @@ import pytest
 
 from gancli.checkpoints import Checkpointer
 from gancli.cli.overrides import group_options
+from gancli.critic_losses import get_objective
+from gancli.divergences import critic_objective
 from gancli.errors import GancliError
 from gancli.evaluation import SAMPLE_METRICS
 from gancli.heads import heads_from_config
 from gancli.run_files import MetricsLog
-from gancli.train_step import MLE, build, make_train_chunk
+from gancli.train_step import MLE, build, critic, critic_evaluation, make_train_chunk, pack
 from gancli.trainer import train_and_evaluate
 
 
@@ -57,11 +59,26 @@ def test_every_divergence_trains(smoke_config, tmp_path, divergence):
             assert r["d_loss"] == -r["divergence_estimate"]
     assert "modes_captured" in records[1] and "modes_captured" in records[3]
     assert set(SAMPLE_METRICS) <= set(records[3]) and set(SAMPLE_METRICS) <= set(summary)
+    assert np.isfinite(summary["critic_estimate"])
+    if divergence == "gan":
+        assert 0.0 < summary["d_fake"] < 1.0 and 0.0 < summary["d_real"] < 1.0
     assert summary["step"] == 40 and summary["modes_total"] == 8
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert (tmp_path / "plots" / "samples_final.png").stat().st_size > 1000
     assert (tmp_path / "plots" / "samples_0000020.png").exists()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["20", "40"]
+
+
+def test_a_critic_cannot_tell_a_batch_from_itself(smoke_config):
+    """Evaluation's view of the critic: on identical real and generated batches D(x) has the same
+    mean on both, and the estimate is the objective at v_real = v_fake."""
+    problem, init = build(smoke_config())
+    state = jax.jit(init)()
+    x = np.asarray(problem.data.sample(jax.random.key(0), 64))
+    judged = critic_evaluation(problem, state["d"], x, x)
+    assert float(judged["d_real"]) == pytest.approx(float(judged["d_fake"]))
+    v = critic(problem, state["d"], pack(problem, x))[:, 0]
+    assert float(judged["critic_estimate"]) == pytest.approx(float(critic_objective(get_objective("gan"), v, v)))
 
 
 @pytest.mark.parametrize("prior", group_options("prior"))
