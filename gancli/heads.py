@@ -62,25 +62,32 @@ def heads_from_config(cfg: DivergenceConfig) -> tuple[Head, ...]:
         for m, w in zip(members, weights, strict=True))
 
 
+def weighted_sum(heads: tuple[Head, ...], values: Array) -> Array:
+    """sum_h weight_h values[h]: how the heads' numbers combine into the ensemble's."""
+    return jnp.asarray([head.weight for head in heads]) @ values
+
+
+def head_estimates(heads: tuple[Head, ...], v_real: Array, v_fake: Array) -> Array:
+    """Each head's divergence estimate E_P[real_score] - E_Q[fake_score], shape (H,), from critic
+    outputs of shape (n, H)."""
+    return jnp.stack([critic_objective(head.objective, v_real[:, h], v_fake[:, h]) for h, head in enumerate(heads)])
+
+
 def critic_objective_of_heads(heads: tuple[Head, ...], critic: Callable[[Array], Array], real: Array,
                               fake: Array, key: Array) -> tuple[Array, Array]:
     """(what the critic ascends: the weighted sum of each head's penalised objective, the
     heads' unpenalised estimates, shape (H,)). critic(x) has shape (n, H)."""
-    v_real, v_fake = critic(real), critic(fake)
-    total = jnp.zeros(())
-    estimates = []
-    for h, head in enumerate(heads):
-        estimate = critic_objective(head.objective, v_real[:, h], v_fake[:, h])
-        penalised = estimate
-        if head.objective.gradient_penalty:  # a static float: decided once, when the step is traced
-            penalty = gradient_penalty(lambda x, h=h: critic(x)[:, h], real, fake, jax.random.fold_in(key, h))
-            penalised = estimate - head.objective.gradient_penalty * penalty
-        total = total + head.weight * penalised
-        estimates.append(estimate)
-    return total, jnp.stack(estimates)
+    estimates = head_estimates(heads, critic(real), critic(fake))
+    penalties = jnp.stack([
+        # gradient_penalty is a static float: each head's penalty is decided once, when the step is traced.
+        head.objective.gradient_penalty
+        * gradient_penalty(lambda x, h=h: critic(x)[:, h], real, fake, jax.random.fold_in(key, h))
+        if head.objective.gradient_penalty else jnp.zeros(())
+        for h, head in enumerate(heads)])
+    return weighted_sum(heads, estimates - penalties), estimates
 
 
 def generator_loss_of_heads(heads: tuple[Head, ...], v_fake: Array, form: str) -> Array:
     """The weighted sum of the heads' mean generator losses; v_fake has shape (n, H)."""
-    return sum(head.weight * jnp.mean(generator_loss(head.objective, v_fake[:, h], form))
-               for h, head in enumerate(heads))
+    return weighted_sum(heads, jnp.stack([jnp.mean(generator_loss(head.objective, v_fake[:, h], form))
+                                          for h, head in enumerate(heads)]))

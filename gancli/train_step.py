@@ -23,9 +23,15 @@ from jax import Array
 from gancli.config import AdamConfig, RunConfig
 from gancli.data import make_dataset
 from gancli.densities import GaussianMixture
-from gancli.divergences import critic_objective
 from gancli.errors import GancliError
-from gancli.heads import Head, critic_objective_of_heads, generator_loss_of_heads, heads_from_config
+from gancli.heads import (
+    Head,
+    critic_objective_of_heads,
+    generator_loss_of_heads,
+    head_estimates,
+    heads_from_config,
+    weighted_sum,
+)
 from gancli.models import EXPLICIT_MODELS, Shapes, make_models
 from gancli.priors import Sampler, make_prior
 
@@ -163,9 +169,7 @@ def critic_evaluation(problem: GanProblem, d_params: Any, real: Array, fake: Arr
     sum) and, for a `gan` head, the mean D(x) = sigmoid(v) on real and on generated samples,
     which the theory says ends at 1/2 on both."""
     v_real, v_fake = critic(problem, d_params, pack(problem, real)), critic(problem, d_params, pack(problem, fake))
-    estimates = jnp.stack([critic_objective(head.objective, v_real[:, h], v_fake[:, h])
-                           for h, head in enumerate(problem.heads)])
-    out = {"critic_estimate": jnp.asarray([head.weight for head in problem.heads]) @ estimates}
+    out = {"critic_estimate": weighted_sum(problem.heads, head_estimates(problem.heads, v_real, v_fake))}
     for h, head in enumerate(problem.heads):
         if head.name == "gan":
             out.update(d_real=jnp.mean(jax.nn.sigmoid(v_real[:, h])), d_fake=jnp.mean(jax.nn.sigmoid(v_fake[:, h])))
@@ -221,8 +225,7 @@ def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array
 
     new_state = {"g": g_params, "d": d_params, "g_opt": g_opt, "d_opt": d_opt,
                  "step": state["step"] + 1, "key": state["key"]}
-    weights = jnp.asarray([head.weight for head in problem.heads])
-    metrics = {"d_loss": -objective, "g_loss": g_loss, "divergence_estimate": weights @ estimates}
+    metrics = {"d_loss": -objective, "g_loss": g_loss, "divergence_estimate": weighted_sum(problem.heads, estimates)}
     if len(problem.heads) > 1:
         metrics.update({f"divergence_estimate/{head.name}": estimates[h] for h, head in enumerate(problem.heads)})
     return new_state, metrics
