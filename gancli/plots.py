@@ -1,4 +1,4 @@
-"""PNG figures made from samples: generated points drawn over the data."""
+"""PNG and GIF figures of runs: samples over the data, the critic's surface, metric curves, animations."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.nda
     ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", alpha=0.5, label="data", rasterized=True)
     ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated", rasterized=True)
     ax.scatter(centres[:, 0], centres[:, 1], marker="x", c="tab:red", s=30, label="modes")
-    span = np.abs(centres).max() * 1.4 + 1e-6
-    ax.set_xlim(-span, span)
-    ax.set_ylim(-span, span)
+    lo, hi = plot_limits(centres)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
     ax.set_aspect("equal")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
     ax.set_title(title, fontsize=9)
     legend = ax.legend(loc="upper right", fontsize=7)
     for handle in legend.legend_handles:  # legend markers at a readable size, whatever the scatter's
@@ -37,13 +39,15 @@ def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.nda
 
 def _histograms(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    lo, hi = np.percentile(np.concatenate([real, fake]), [0.5, 99.5])
-    bins = np.linspace(min(lo, centres.min()) - 0.5, max(hi, centres.max()) + 0.5, 80)
+    lo, hi = plot_limits(centres[:, None])
+    bins = np.linspace(lo, hi, 80)
     ax.hist(real, bins=bins, density=True, color="0.6", alpha=0.6, label="data")
     ax.hist(fake, bins=bins, density=True, color="tab:blue", alpha=0.6, label="generated")
     for centre in centres:
         ax.axvline(centre, c="tab:red", lw=0.8, ls=":")
+    ax.set_xlim(lo, hi)
     ax.set_xlabel("x")
+    ax.set_ylabel("density")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -86,3 +90,115 @@ def plot_critic_2d(path: Path, xs: np.ndarray, ys: np.ndarray, learned: np.ndarr
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_limits(centres: np.ndarray) -> tuple[float, float]:
+    """The axis range every figure of a run uses, so frames at different steps line up."""
+    if centres.shape[1] == 1:
+        return float(centres.min()) - 1.5, float(centres.max()) + 1.5
+    span = float(np.abs(centres).max()) * 1.4 + 1e-6
+    return -span, span
+
+
+def plot_critic_surface(path: Path, axis: np.ndarray, values: np.ndarray, labels: list[str], heads: list[str],
+                        real: np.ndarray, fake: np.ndarray, title: str) -> None:
+    """What the critic says at each point of the data space, one panel per head, with the real
+    and generated samples on top. 2-D data: `values` has shape (len(axis)**2, heads) over the
+    grid axis x axis (first coordinate major); 1-D: shape (len(axis), heads) over the line."""
+    n_heads = values.shape[1]
+    fig, axes = plt.subplots(1, n_heads, figsize=(5.2 * n_heads, 4.6), dpi=100, squeeze=False)
+    for h, ax in enumerate(axes[0]):
+        name = f"{labels[h]} of {heads[h]}" if n_heads > 1 else labels[h]
+        if real.shape[1] == 1:
+            ax.plot(axis, values[:, h], c="tab:orange", lw=1.5, label=name)
+            ax.set_xlabel("x")
+            ax.set_ylabel(labels[h])
+            counts = ax.twinx()
+            bins = np.linspace(axis[0], axis[-1], 80)
+            counts.hist(real[:, 0], bins=bins, density=True, color="0.6", alpha=0.4, label="data")
+            counts.hist(fake[:, 0], bins=bins, density=True, color="tab:blue", alpha=0.4, label="generated")
+            counts.set_yticks([])
+            ax.set_xlim(axis[0], axis[-1])
+            ax.legend(loc="upper left", fontsize=7)
+            counts.legend(loc="upper right", fontsize=7)
+        else:
+            grid = values[:, h].reshape(len(axis), len(axis))
+            lo, hi = np.nanpercentile(grid, [2, 98])  # a few extreme values must not wash out the rest
+            image = ax.pcolormesh(axis, axis, grid.T, vmin=lo, vmax=hi, shading="auto", cmap="viridis")
+            fig.colorbar(image, ax=ax, label=labels[h])
+            ax.scatter(real[:, 0], real[:, 1], s=1, c="white", alpha=0.5, label="data", rasterized=True)
+            ax.scatter(fake[:, 0], fake[:, 1], s=1, c="tab:red", alpha=0.6, label="generated", rasterized=True)
+            ax.set_xlim(axis[0], axis[-1])
+            ax.set_ylim(axis[0], axis[-1])
+            ax.set_aspect("equal")
+            ax.set_xlabel("x1")
+            ax.set_ylabel("x2")
+            legend = ax.legend(loc="upper right", fontsize=7, facecolor="0.3", labelcolor="white")
+            for handle in legend.legend_handles:
+                handle.set_sizes([20])
+        ax.set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# The panels of the curves figure: (title, metric names, y-axis label); a panel shows those present.
+CURVE_PANELS = (
+    ("training objectives", ("d_loss", "g_loss", "log_likelihood"), "value"),
+    ("divergence estimate", ("divergence_estimate", "critic_estimate"), "estimate"),
+    ("sample quality", ("high_quality_fraction", "modes_fraction", "precision", "recall", "coverage"), "fraction"),
+    ("mode-histogram KL to uniform", ("mode_kl",), "KL (nats)"),
+    ("discriminator's mean output", ("d_real", "d_fake"), "mean D(x)"),
+)
+
+
+def plot_curves(path: Path, records: list[dict], title: str) -> None:
+    """Metrics over steps from metrics.jsonl records: losses, the divergence estimates (each
+    ensemble member's too), and the evaluation metrics."""
+    records = [{**r, "modes_fraction": r["modes_captured"] / r["modes_total"]} if "modes_captured" in r else r
+               for r in records]
+    members = sorted({k for r in records for k in r if k.startswith("divergence_estimate/")})
+    panels = [(t, names + tuple(members) if t == "divergence estimate" else names, y) for t, names, y in CURVE_PANELS]
+    present = [(t, [n for n in names if any(r.get(n) is not None for r in records)], y) for t, names, y in panels]
+    present = [(t, names, y) for t, names, y in present if names]
+    if not present:
+        return
+    cols = min(3, len(present))
+    rows = -(-len(present) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.4 * rows), dpi=100, squeeze=False)
+    for ax in axes.flat[len(present):]:
+        ax.set_visible(False)
+    for ax, (panel_title, names, ylabel) in zip(axes.flat, present, strict=False):
+        for name in names:
+            points = [(r["step"], r[name]) for r in records if r.get(name) is not None]
+            steps, values = zip(*points, strict=True)
+            marker = "o" if len(points) < 30 else None  # evaluation metrics: a few points, shown as dots
+            ax.plot(steps, values, marker=marker, ms=3, lw=1.2, label=name.replace("divergence_estimate/", ""))
+        if panel_title == "discriminator's mean output":
+            ax.axhline(0.5, c="k", lw=0.8, ls=":", label="1/2 (optimum)")
+        ax.set_title(panel_title, fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+    height = 3.4 * rows  # inches: the margins below are fixed in inches
+    fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.5 / height, top=1 - 0.55 / height, wspace=0.3, hspace=0.5)
+    # fixed margins: tight_layout would double the time of this figure, drawn at every evaluation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_gif(path: Path, frames: list[Path], frame_ms: int = 600) -> None:
+    """An animated GIF of PNG frames (of equal size), looping, the last frame held longer."""
+    from PIL import Image
+
+    images = [Image.open(frame).convert("RGB") for frame in frames]
+    if not images:
+        return
+    durations = [frame_ms] * (len(images) - 1) + [frame_ms * 4]
+    tmp = path.with_name(path.name + ".tmp")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    tmp.replace(path)

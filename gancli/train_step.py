@@ -23,6 +23,7 @@ from jax import Array
 from gancli.config import AdamConfig, RunConfig
 from gancli.data import make_dataset
 from gancli.densities import GaussianMixture
+from gancli.divergences import Divergence
 from gancli.errors import GancliError
 from gancli.heads import (
     Head,
@@ -174,6 +175,29 @@ def critic_evaluation(problem: GanProblem, d_params: Any, real: Array, fake: Arr
         if head.name == "gan":
             out.update(d_real=jnp.mean(jax.nn.sigmoid(v_real[:, h])), d_fake=jnp.mean(jax.nn.sigmoid(v_fake[:, h])))
     return out
+
+
+def critic_surface(problem: GanProblem, d_params: Any, points: Array) -> Array:
+    """What each head makes of single points x, shape (n, heads): D(x) = sigmoid(v) for `gan`,
+    T(x) = g_f(v) for an f-divergence, and the raw output v for the other critic losses.
+
+    A packed critic judges `pack` samples at once; here it is shown a pack of copies of x.
+    """
+    v = critic(problem, d_params, jnp.tile(points, (1, problem.pack)))
+    return jnp.stack([surface_of_head(head, v[:, h]) for h, head in enumerate(problem.heads)], axis=1)
+
+
+def surface_of_head(head: Head, v: Array) -> Array:
+    if head.name == "gan":
+        return jax.nn.sigmoid(v)
+    return head.objective.activation(v) if isinstance(head.objective, Divergence) else v
+
+
+def surface_label(head: Head) -> str:
+    """The name of what critic_surface shows for `head`."""
+    if head.name == "gan":
+        return "D(x)"
+    return "T(x)" if isinstance(head.objective, Divergence) else "critic output v(x)"
 
 
 def _critic_update(problem: GanProblem, d_params: Any, d_opt: Any, g_params: Any,

@@ -21,11 +21,13 @@ from tqdm import tqdm
 from gancli.checkpoints import Checkpointer, state_shapes
 from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
 from gancli.errors import GancliError
-from gancli.evaluation import SAMPLE_METRICS, evaluate_samples
-from gancli.plots import plot_samples
+from gancli.evaluation import SAMPLE_METRICS
+from gancli.run_evaluation import Evaluator, evaluation_keys
 from gancli.run_files import MetricsLog, write_summary
+from gancli.run_pictures import RunPictures
 from gancli.schema import flatten
-from gancli.train_step import State, build, critic_evaluation, evaluated_generator, generate, make_train_chunk, run_keys
+from gancli.tensorboard_log import TensorBoardLog
+from gancli.train_step import State, build, make_train_chunk
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +100,9 @@ class Trainer:
             raise GancliError(f"train.objective={cfg.train.objective} is not a metric of this run; choose one of: "
                               f"{', '.join(summary_metrics)}")
         self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl")
-        _, _, eval_key = run_keys(cfg.seed)
-        self.sample_key, self.plot_key = jax.random.split(eval_key)
-        n = cfg.train.eval_samples
-        self._sample = jax.jit(lambda g_params, key: generate(self.problem, g_params, key, n))
-        self._judge = jax.jit(lambda d_params, real, fake: critic_evaluation(self.problem, d_params, real, fake))
+        self.keys = evaluation_keys(cfg.seed)
+        self.evaluator = Evaluator(self.problem, cfg.train.eval_samples)
+        self.pictures = RunPictures(self.run_dir / "plots", cfg, self.problem)
 
     def run(self) -> dict[str, Any]:
         with StopRequest() as stop:  # held until the last save is on disk: a Ctrl-C cannot cut it short
@@ -133,27 +133,36 @@ class Trainer:
             "step": step, "config": to_dict(self.cfg), "shapes": state_shapes(state), "versions": _versions(),
         })
 
-    def _evaluate(self, state: State, step: int, plot_name: str) -> dict[str, Any]:
-        data = self.problem.data
-        g_params = evaluated_generator(state)
-        fake = np.asarray(self._sample(g_params, jax.random.fold_in(self.sample_key, step)))
-        real = np.asarray(data.sample(self.plot_key, len(fake)))
-        coverage = evaluate_samples(real, fake, data)
-        if not self.problem.explicit:
-            whole_packs = len(fake) - len(fake) % self.problem.pack
-            judged = self._judge(state["d"], real[:whole_packs], fake[:whole_packs])
-            coverage.update({k: float(v) for k, v in judged.items()})
-        title = (f"{self.cfg.divergence.name} on {self.cfg.data.name}, step {step}: "
-                 f"{coverage['modes_captured']}/{coverage['modes_total']} modes, "
-                 f"{coverage['high_quality_fraction']:.0%} high quality")
-        plot_samples(self.run_dir / "plots" / plot_name, real, fake, data.means, title)
-        return coverage
+    def _evaluate(self, state: State, step: int, records: list[dict[str, Any]] | None,
+                  tensorboard: TensorBoardLog) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Evaluate at `step` and draw the pictures; returns (records, the evaluation).
+
+        `records` (this chunk's) get the evaluation merged in and are logged first, so the
+        curves include it; None logs nothing (a finished run evaluated again).
+        """
+        real, _, evaluation = self.evaluator.evaluate(state, step, self.keys)
+        if records is not None:
+            records = _merge(records, step, evaluation)
+            self.metrics_log.append(records)
+        figures = self.pictures.draw(step, self.evaluator, state, self.keys, real, evaluation,
+                                     self.metrics_log.read(), final=step == self.cfg.train.steps)
+        if records is not None:
+            tensorboard.images(step, figures)
+        return records or [], evaluation
 
     def _train(self, checkpointer: Checkpointer, stop: StopRequest) -> dict[str, Any]:
-        cfg, tc = self.cfg, self.cfg.train
         state = self._restore_or_init(checkpointer)
-        step = int(state["step"])
         saved = checkpointer.latest_step()  # tracked here: no directory listing in the loop
+        tensorboard = TensorBoardLog(self.run_dir / "tb", self.problem.metric_names, resumed_from=saved)
+        try:
+            return self._train_from(state, saved, checkpointer, tensorboard, stop)
+        finally:
+            tensorboard.close()
+
+    def _train_from(self, state: State, saved: int | None, checkpointer: Checkpointer, tensorboard: TensorBoardLog,
+                    stop: StopRequest) -> dict[str, Any]:
+        cfg, tc = self.cfg, self.cfg.train
+        step = int(state["step"])
         log.info("training %s on %s from step %d to %d in %s", cfg.divergence.name, cfg.data.name, step, tc.steps,
                  self.run_dir)
         start_step = step
@@ -176,12 +185,12 @@ class Trainer:
             step = end
             if records:
                 last = {k: records[-1][k] for k in self.problem.metric_names}
-            if step == tc.steps:
-                final = self._evaluate(state, step, "samples_final.png")
-                records = _merge(records, step, final)
-            elif step % tc.eval_every == 0:
-                records = _merge(records, step, self._evaluate(state, step, f"samples_{step:07d}.png"))
-            self.metrics_log.append(records)
+            if step == tc.steps or step % tc.eval_every == 0:
+                records, evaluation = self._evaluate(state, step, records, tensorboard)
+                final = evaluation if step == tc.steps else None
+            else:
+                self.metrics_log.append(records)
+            tensorboard.scalars(records)
             stopping = stop.signum is not None and step < tc.steps  # a finished run just finishes
             if (step % tc.ckpt_every == 0 or step == tc.steps or stopping) and step != saved:
                 self._save(checkpointer, state, step)
@@ -196,7 +205,7 @@ class Trainer:
         bar.close()
 
         if final is None:  # nothing left to train: the run had already reached train.steps
-            final = self._evaluate(state, step, "samples_final.png")
+            _, final = self._evaluate(state, step, None, tensorboard)
         summary = {"step": step, **last, **final, "steps_per_s": timed_steps / train_seconds if train_seconds else None}
         write_summary(self.run_dir / "summary.json", summary)
         log.info("step %d: %d/%d modes captured, %.1f%% high quality; summary in %s", step,

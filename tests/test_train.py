@@ -139,6 +139,9 @@ def test_resumed_run_is_bit_identical(smoke_config, tmp_path):
     assert "g_ema" in resumed  # the generator's average is part of the state, restored with it
     assert_states_equal(saved_state(smoke_config(), straight), resumed)
     assert (straight / "metrics.jsonl").read_text() == (split / "metrics.jsonl").read_text()
+    for step in (20, 40):  # the animation's frames: the same fixed noise through the same generator
+        frame = f"plots/samples_{step:07d}.npy"
+        np.testing.assert_array_equal(np.load(straight / frame), np.load(split / frame))
 
 
 def test_resumed_run_without_generator_average_is_bit_identical(smoke_config, tmp_path):

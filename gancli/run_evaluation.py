@@ -1,0 +1,83 @@
+"""Evaluation of a train state: generated samples, their metrics, and what the critic makes of them.
+
+Training's periodic evaluation, `gancli eval` and `gancli sample` all go through here, with the
+same keys: evaluating a checkpoint with the run's own seed reproduces the numbers the run logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import jax
+import numpy as np
+from jax import Array
+
+from gancli.evaluation import evaluate_samples
+from gancli.train_step import (
+    GanProblem,
+    State,
+    critic_evaluation,
+    critic_surface,
+    evaluated_generator,
+    generate,
+    run_keys,
+)
+
+FRAME_SAMPLES = 1000  # generated points per snapshot of the fixed-noise animation
+SAMPLE_BATCH = 65536  # samples per generator call: bounds memory for any n
+
+
+@dataclass(frozen=True)
+class EvaluationKeys:
+    samples: Array  # folded with the step: fresh generated samples at every evaluation
+    real: Array  # the same real samples at every evaluation
+    frames: Array  # the fixed noise of the snapshots: frames at different steps are comparable
+
+
+def evaluation_keys(seed: int) -> EvaluationKeys:
+    _, _, eval_key = run_keys(seed)
+    samples_key, real_key = jax.random.split(eval_key)
+    return EvaluationKeys(samples_key, real_key, jax.random.fold_in(eval_key, 1))
+
+
+class Evaluator:
+    """Jitted evaluation of one problem's states with `n` samples a side."""
+
+    def __init__(self, problem: GanProblem, n: int):
+        self.problem, self.n = problem, n
+        self._generate = jax.jit(partial(generate, problem), static_argnums=2)
+        self._judge = jax.jit(partial(critic_evaluation, problem))
+        self._surface = jax.jit(partial(critic_surface, problem))
+
+    def samples(self, state: State, key: Array, n: int) -> np.ndarray:
+        """n float32 samples of the evaluated generator, drawn in batches of at most SAMPLE_BATCH."""
+        g_params = evaluated_generator(state)
+        if n <= SAMPLE_BATCH:
+            return np.asarray(self._generate(g_params, key, n), dtype=np.float32)
+        batches = [self._generate(g_params, jax.random.fold_in(key, i), SAMPLE_BATCH)
+                   for i in range(-(-n // SAMPLE_BATCH))]
+        return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])[:n]
+
+    def evaluate(self, state: State, step: int, keys: EvaluationKeys) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """(real samples, generated samples, every metric) at `step`."""
+        data = self.problem.data
+        fake = self.samples(state, jax.random.fold_in(keys.samples, step), self.n)
+        real = np.asarray(data.sample(keys.real, self.n))
+        metrics: dict[str, Any] = evaluate_samples(real, fake, data)
+        if not self.problem.explicit:
+            whole_packs = self.n - self.n % self.problem.pack
+            judged = self._judge(state["d"], real[:whole_packs], fake[:whole_packs])
+            metrics.update({k: float(v) for k, v in judged.items()})
+        return real, fake, metrics
+
+    def frame(self, state: State, keys: EvaluationKeys) -> np.ndarray:
+        """The generator's image of the run's fixed noise: one snapshot of the animation."""
+        return self.samples(state, keys.frames, FRAME_SAMPLES)
+
+    def surface(self, state: State, points: np.ndarray) -> np.ndarray | None:
+        """critic_surface at `points`, shape (n, heads); None for a model with no critic."""
+        if self.problem.explicit:
+            return None
+        return np.asarray(self._surface(state["d"], points.astype(np.float32)))

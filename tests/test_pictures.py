@@ -1,0 +1,131 @@
+"""The pictures and TensorBoard events a run leaves: what each shows, and that a resume continues them."""
+
+from __future__ import annotations
+
+import struct
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+from tensorboardX.proto import event_pb2
+
+from gancli.plots import plot_curves, plot_limits, write_gif
+from gancli.run_evaluation import FRAME_SAMPLES
+from gancli.train_step import build, critic, critic_surface, surface_label
+from gancli.trainer import train_and_evaluate
+
+
+def events(tb_dir):
+    """Every Event in the TFRecord files of tb_dir, oldest file first (record: length, crc, data, crc)."""
+    found = []
+    for path in sorted(tb_dir.glob("events.out.tfevents.*")):
+        raw, offset = path.read_bytes(), 0
+        while offset < len(raw):
+            (length,) = struct.unpack_from("<Q", raw, offset)
+            found.append(event_pb2.Event.FromString(raw[offset + 12: offset + 12 + length]))
+            offset += 12 + length + 4
+    return found
+
+
+def scalar_steps(found, tag):
+    return [e.step for e in found if e.HasField("summary") for v in e.summary.value if v.tag == tag and
+            v.HasField("simple_value")]
+
+
+def image_steps(found, tag):
+    return [e.step for e in found if e.HasField("summary") for v in e.summary.value if v.tag == tag and
+            v.HasField("image")]
+
+
+def test_a_run_leaves_every_picture_at_every_evaluation(smoke_config, tmp_path):
+    train_and_evaluate(smoke_config(), tmp_path)  # evaluations at 20 and 40
+    plots = tmp_path / "plots"
+    for step in (20, 40):
+        frame = np.load(plots / f"samples_{step:07d}.npy")
+        assert frame.shape == (FRAME_SAMPLES, 2) and frame.dtype == np.float32
+        assert Image.open(plots / f"samples_{step:07d}.png").size[0] >= 400
+        assert Image.open(plots / f"critic_{step:07d}.png").size[0] >= 400
+    assert (plots / "critic_final.png").read_bytes() == (plots / "critic_0000040.png").read_bytes()
+    assert (plots / "samples_final.png").read_bytes() == (plots / "samples_0000040.png").read_bytes()
+    assert Image.open(plots / "curves.png").size[0] >= 800
+    assert Image.open(plots / "samples.gif").n_frames == 2
+
+
+def test_an_explicit_model_has_no_critic_picture(smoke_config, tmp_path):
+    train_and_evaluate(smoke_config("experiment=mle", "train.steps=40", "train.eval_every=20"), tmp_path)
+    assert not list((tmp_path / "plots").glob("critic_*"))
+    assert (tmp_path / "plots" / "curves.png").exists() and (tmp_path / "plots" / "samples.gif").exists()
+
+
+def test_tensorboard_gets_the_metrics_and_the_figures(smoke_config, tmp_path):
+    train_and_evaluate(smoke_config(), tmp_path)
+    found = events(tmp_path / "tb")
+    assert scalar_steps(found, "train/d_loss") == [10, 20, 30, 40]
+    assert scalar_steps(found, "eval/high_quality_fraction") == [20, 40]
+    assert scalar_steps(found, "eval/d_real") == [20, 40]
+    assert image_steps(found, "plots/samples") == [20, 40]
+    assert image_steps(found, "plots/critic") == [20, 40]
+
+
+def test_a_resumed_run_hides_the_events_past_its_checkpoint(smoke_config, tmp_path):
+    """The resumed writer starts with a purge marker at checkpoint + 1, so TensorBoard drops what
+    the interrupted run logged after its checkpoint; the resumed run logs those steps again."""
+    train_and_evaluate(smoke_config("train.steps=20"), tmp_path)
+    train_and_evaluate(smoke_config(), tmp_path)
+    files = sorted((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert len(files) == 2
+    resumed = events(tmp_path / "tb")
+    starts = [e.step for e in resumed if e.HasField("session_log") and e.session_log.status == e.session_log.START]
+    assert starts == [21]
+    assert scalar_steps(resumed, "train/d_loss") == [10, 20, 30, 40]
+
+
+def test_the_critic_surface_is_what_each_head_says_of_a_point(smoke_config):
+    """For gan: D(x) = sigmoid(v) of a pack of copies of x; for an f-divergence: T(x) = g_f(v)."""
+    for divergence, activation in (("gan", jax.nn.sigmoid), ("kl", lambda v: v)):
+        problem, init = build(smoke_config(f"divergence={divergence}"))
+        state = jax.jit(init)()
+        points = np.array([[0.0, 0.0], [1.0, 0.0], [0.3, -0.7]], np.float32)
+        surface = np.asarray(critic_surface(problem, state["d"], points))
+        v = np.asarray(critic(problem, state["d"], np.tile(points, (1, problem.pack))))
+        np.testing.assert_allclose(surface, activation(v), rtol=1e-6)
+    assert [surface_label(h) for h in problem.heads] == ["T(x)"]
+
+
+@pytest.mark.parametrize("members", [["kl", "reverse_kl"], ["gan", "hinge"]])
+def test_an_ensemble_has_one_surface_per_head(smoke_config, members):
+    problem, init = build(smoke_config("divergence=ensemble", f"divergence.members=[{','.join(members)}]"))
+    surface = critic_surface(problem, jax.jit(init)()["d"], np.zeros((5, 2), np.float32))
+    assert surface.shape == (5, 2)
+    labels = [surface_label(h) for h in problem.heads]
+    assert labels == (["T(x)", "T(x)"] if members[0] == "kl" else ["D(x)", "critic output v(x)"])
+
+
+def test_every_figure_of_a_run_shares_its_axis_limits():
+    ring = np.array([[1.0, 0.0], [0.0, -1.0], [-1.0, 0.0]])
+    lo, hi = plot_limits(ring)
+    assert lo == -hi and hi == pytest.approx(1.4, abs=1e-5)
+    assert plot_limits(np.array([[-2.0], [2.0]])) == (-3.5, 3.5)
+
+
+def test_curves_draw_only_the_metrics_a_run_has(tmp_path):
+    records = [{"step": 10, "log_likelihood": 1.0, "divergence_estimate": 2.0},
+               {"step": 20, "log_likelihood": 2.0, "divergence_estimate": 1.0, "modes_captured": 3,
+                "modes_total": 8, "high_quality_fraction": 0.5, "mode_kl": None}]
+    plot_curves(tmp_path / "curves.png", records, "mle")
+    assert Image.open(tmp_path / "curves.png").size[0] > 800
+    plot_curves(tmp_path / "none.png", [{"step": 1}], "nothing")
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_the_gif_has_one_frame_per_snapshot(tmp_path):
+    frames = []
+    for i, colour in enumerate(["red", "green", "blue"]):
+        frames.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (40, 30), colour).save(frames[-1])
+    write_gif(tmp_path / "a.gif", frames)
+    gif = Image.open(tmp_path / "a.gif")
+    assert gif.n_frames == 3 and gif.size == (40, 30) and gif.info["loop"] == 0
+    gif.seek(2)
+    assert gif.convert("RGB").getpixel((5, 5))[2] > 200  # the last frame is the blue one
