@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-slow evidence lint clean
+.PHONY: help install train test test-slow evidence compare lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,17 +27,27 @@ test: $(STAMP) ## install, then run the fast test suite (a few minutes)
 test-slow: $(STAMP) ## run the slow tests: sweeps, kills, and a wheel installed into a fresh environment
 	$(BIN)/python -m pytest -m slow
 
-evidence: $(STAMP) ## retrain the defaults on ring and grid, 5 seeds each (two sweeps side by side, ~10 min), print the table
+evidence: $(STAMP) ## retrain the defaults on ring and grid, 5 seeds each (two sweeps side by side, ~10 min), report them
 	rm -rf outputs/evidence && mkdir -p outputs/evidence
 	$(BIN)/gancli train -m seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/ring \
 		> outputs/evidence/ring.log 2>&1 & ring=$$!; \
 	$(BIN)/gancli train -m data=grid seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/grid \
 		> outputs/evidence/grid.log 2>&1 & grid=$$!; \
 	wait $$ring && wait $$grid
-	$(BIN)/python docs/evidence.py outputs/evidence/ring outputs/evidence/grid
+	$(BIN)/gancli report outputs/evidence/ring outputs/evidence/grid out=outputs/evidence \
+		'metrics=[modes_captured,high_quality_fraction,mode_kl,precision,recall,steps_per_s]'
 
-lint: $(STAMP) ## ruff over the package, the tests and the docs' script
-	$(BIN)/ruff check gancli tests docs
+compare: $(STAMP) ## the README's sweep: kl, reverse_kl, js, gan x seeds 0-2 on the ring (~10 min), and its report
+	rm -rf outputs/compare && mkdir -p outputs/compare
+	$(BIN)/gancli train -m divergence=kl,reverse_kl seed=0,1,2 train.progress=false \
+		hydra.sweep.dir=outputs/compare/a > outputs/compare/a.log 2>&1 & a=$$!; \
+	$(BIN)/gancli train -m divergence=js,gan seed=0,1,2 train.progress=false \
+		hydra.sweep.dir=outputs/compare/b > outputs/compare/b.log 2>&1 & b=$$!; \
+	wait $$a && wait $$b
+	$(BIN)/gancli report outputs/compare/a outputs/compare/b out=outputs/compare
+
+lint: $(STAMP) ## ruff over the package and the tests
+	$(BIN)/ruff check gancli tests
 
 clean: ## remove the virtual environment and build files (keeps outputs/)
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

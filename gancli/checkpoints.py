@@ -25,16 +25,32 @@ class Checkpointer:
     process exits first.
     """
 
-    def __init__(self, directory: Path, keep: int):
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=True,
-            # A process killed mid-save leaves <step>.orbax-checkpoint-tmp: remove it.
-            cleanup_tmp_directories=True,
-        )
-        self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
+    def __init__(self, directory: Path, keep: int | None = None, read_only: bool = False):
+        """read_only: create, delete and clean up nothing, so that reading a run's checkpoints is
+        safe beside a process still training into the same directory."""
+        if read_only:
+            options = ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0,
+                                                   enable_async_checkpointing=False)
+        else:
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=True, enable_async_checkpointing=True,
+                # A process killed mid-save leaves <step>.orbax-checkpoint-tmp: remove it.
+                cleanup_tmp_directories=True,
+            )
+        absl_log = logging.getLogger("absl")
+        level = absl_log.level
+        if read_only:  # Orbax warns that the directory is read only: asked for, so not news
+            absl_log.setLevel(logging.ERROR)
+        try:
+            self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
+        finally:
+            absl_log.setLevel(level)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
 
     def save(self, step: int, state: Any, metadata: dict[str, Any]) -> None:
         self._manager.save(step, args=ocp.args.Composite(

@@ -11,49 +11,48 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, title: str) -> None:
-    """Generated samples over real ones, with the true mode centres marked: histograms for 1-D
-    data, a scatter plot for 2-D."""
+def save_figure(fig: plt.Figure, path: Path, tight: bool = True) -> None:
+    if tight:
+        fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def draw_samples(ax: plt.Axes, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, legend: bool = True) -> None:
+    """Generated samples over real ones with the true mode centres marked, on the run's fixed
+    axes: histograms for 1-D data, a scatter plot for 2-D."""
+    lo, hi = plot_limits(centres)
+    ax.set_xlim(lo, hi)
     if real.shape[1] == 1:
-        _histograms(path, real[:, 0], fake[:, 0], centres[:, 0], title)
+        bins = np.linspace(lo, hi, 80)
+        ax.hist(real[:, 0], bins=bins, density=True, color="0.6", alpha=0.6, label="data")
+        ax.hist(fake[:, 0], bins=bins, density=True, color="tab:blue", alpha=0.6, label="generated")
+        for centre in centres[:, 0]:
+            ax.axvline(centre, c="tab:red", lw=0.8, ls=":")
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+        if legend:
+            ax.legend(fontsize=8)
         return
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", alpha=0.5, label="data", rasterized=True)
     ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated", rasterized=True)
     ax.scatter(centres[:, 0], centres[:, 1], marker="x", c="tab:red", s=30, label="modes")
-    lo, hi = plot_limits(centres)
-    ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal")
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
-    ax.set_title(title, fontsize=9)
-    legend = ax.legend(loc="upper right", fontsize=7)
-    for handle in legend.legend_handles:  # legend markers at a readable size, whatever the scatter's
-        handle.set_sizes([20])
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    if legend:
+        handles = ax.legend(loc="upper right", fontsize=7).legend_handles
+        for handle in handles:  # legend markers at a readable size, whatever the scatter's
+            handle.set_sizes([20])
 
 
-def _histograms(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    lo, hi = plot_limits(centres[:, None])
-    bins = np.linspace(lo, hi, 80)
-    ax.hist(real, bins=bins, density=True, color="0.6", alpha=0.6, label="data")
-    ax.hist(fake, bins=bins, density=True, color="tab:blue", alpha=0.6, label="generated")
-    for centre in centres:
-        ax.axvline(centre, c="tab:red", lw=0.8, ls=":")
-    ax.set_xlim(lo, hi)
-    ax.set_xlabel("x")
-    ax.set_ylabel("density")
+def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4) if real.shape[1] == 1 else (5, 5), dpi=100)
+    draw_samples(ax, real, fake, centres)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_critic_1d(path: Path, x: np.ndarray, curves: list[tuple[np.ndarray, np.ndarray | None, str]],
@@ -68,10 +67,7 @@ def plot_critic_1d(path: Path, x: np.ndarray, curves: list[tuple[np.ndarray, np.
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_critic_2d(path: Path, xs: np.ndarray, ys: np.ndarray, learned: np.ndarray, optimal: np.ndarray | None,
@@ -86,10 +82,7 @@ def plot_critic_2d(path: Path, xs: np.ndarray, ys: np.ndarray, learned: np.ndarr
         ax.set_aspect("equal")
         fig.colorbar(image, ax=ax)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_limits(centres: np.ndarray) -> tuple[float, float]:
@@ -138,10 +131,7 @@ def plot_critic_surface(path: Path, axis: np.ndarray, values: np.ndarray, labels
                 handle.set_sizes([20])
         ax.set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # The panels of the curves figure: (title, metric names, y-axis label); a panel shows those present.
@@ -186,9 +176,7 @@ def plot_curves(path: Path, records: list[dict], title: str) -> None:
     fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.5 / height, top=1 - 0.55 / height, wspace=0.3, hspace=0.5)
     # fixed margins: tight_layout would double the time of this figure, drawn at every evaluation
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path, tight=False)
 
 
 def write_gif(path: Path, frames: list[Path], frame_ms: int = 600) -> None:

@@ -39,7 +39,8 @@ class EvaluationKeys:
 def evaluation_keys(seed: int) -> EvaluationKeys:
     _, _, eval_key = run_keys(seed)
     samples_key, real_key = jax.random.split(eval_key)
-    return EvaluationKeys(samples_key, real_key, jax.random.fold_in(eval_key, 1))
+    # split(k) gives k folded with 0 and 1 (partitionable Threefry): 2 is a stream of its own.
+    return EvaluationKeys(samples_key, real_key, jax.random.fold_in(eval_key, 2))
 
 
 class Evaluator:

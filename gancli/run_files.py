@@ -44,3 +44,9 @@ class MetricsLog:
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
     _write_atomically(Path(path), json.dumps(summary, indent=2) + "\n")
+
+
+def read_summary(path: Path) -> dict[str, Any] | None:
+    """summary.json's contents; None if the run has not written one (it has not finished)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else None

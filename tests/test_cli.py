@@ -25,7 +25,14 @@ def _group_line(help_text: str, group: str) -> str:
 def test_help_lists_the_commands(env):
     result = gancli(env, "--help")
     assert result.returncode == 0
-    assert all(command in result.stdout for command in ("train", "resume", "estimate"))
+    assert all(command in result.stdout for command in ("train", "resume", "sample", "eval", "report", "estimate"))
+
+
+@pytest.mark.parametrize("command", ["sample", "eval", "report"])
+def test_run_reading_commands_are_hydra_apps_with_help(env, command):
+    result = gancli(env, command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"gancli {command}" in result.stdout and "Usage:" in result.stdout
 
 
 def test_estimate_help_is_its_own_app(env):
@@ -179,6 +186,10 @@ def test_multirun_sweep_makes_one_run_dir_per_job(env, tmp_path):
         seen.add((("name: kl" in config), ("seed: 1" in config)))
         assert json.loads((job / "summary.json").read_text())["step"] == 40
     assert len(seen) == 4
+    result = gancli(env, "report", str(sweep), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "| kl | 2 |" in result.stdout and "| gan | 2 |" in result.stdout  # two seeds of each divergence
+    assert all((sweep / name).stat().st_size > 500 for name in ("report.md", "report.csv", "report.png"))
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gancli.cli.errors import fail
-from gancli.cli.resume_app import _quote
+from gancli.cli.positional import quote as _quote
 from gancli.cli.run_record import kept_on_failure, run_dir_of
 
 

@@ -9,16 +9,20 @@ from collections.abc import Callable
 
 from gancli.cli.errors import fail
 from gancli.cli.overrides import check_overrides
+from gancli.cli.positional import PATH_ARGUMENTS, with_path_overrides
 from gancli.cli.run_record import kept_on_failure, run_dir_of
 from gancli.errors import GancliError
 
 COMMANDS = {
     "train": "train a GAN (resumes if its run dir has checkpoints)",
     "resume": "continue a run: gancli resume <run_dir> [key=value ...]",
+    "sample": "draw from a trained run: gancli sample <run_dir> n=10000 out=samples.npy",
+    "eval": "every metric of a trained run: gancli eval <run_dir> (writes <run_dir>/eval.json)",
+    "report": "compare runs: gancli report <sweep_dir> [<dir> ...] (report.md, report.csv, report.png)",
     "estimate": "train only the critic between two known distributions: estimate vs exact D_f(P||Q)",
 }
 # The commands that are Hydra apps of their own, each with conf/<name>.yaml.
-HYDRA_APPS = ("train", "estimate")
+HYDRA_APPS = ("train", "sample", "eval", "report", "estimate")
 
 HELP = """\
 usage: gancli <command> [key=value ...] [hydra flags]
@@ -64,8 +68,8 @@ def _complete(args: list[str]) -> int:
         print(" ".join(c for c in COMMANDS if c.startswith(prefix)))
         return 0
     command = words[1]
-    if command not in HYDRA_APPS:  # resume takes a directory: leave it to bash's file completion
-        return 0
+    if command not in HYDRA_APPS or command in PATH_ARGUMENTS:
+        return 0  # a directory comes first: leave it to bash's file completion
     start = line.index(command)
     os.environ["COMP_LINE"] = line[:start] + line[start + len(command):].lstrip()
     point = int(os.environ.get("COMP_POINT", len(line)))
@@ -84,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] in ("-sc", "--shell-completion") and len(args) > 1 and args[1].startswith("query="):
         return _complete(args)
     command, rest = args[0], args[1:]
+    if command in PATH_ARGUMENTS:
+        try:
+            rest = with_path_overrides(command, rest)
+        except GancliError as err:
+            fail(f"gancli {command}", str(err))
     if command in HYDRA_APPS:
         return _run_hydra_app(command, rest)
     if command == "resume":

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from gancli.cli.positional import quote
+
 HELP = """\
 usage: gancli resume <run_dir> [key=value ...]
 
@@ -32,10 +34,6 @@ def merge_overrides(saved: list[str], new: list[str]) -> list[str]:
     return [o for o in saved if override_key(o) not in replaced] + list(new)
 
 
-def _quote(path: str) -> str:
-    return "'" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def train_arguments(args: list[str]) -> list[str]:
     """The `gancli train` command line that resumes the run named by args[0].
 
@@ -51,4 +49,4 @@ def train_arguments(args: list[str]) -> list[str]:
     if any(a in ("-m", "--multirun") for a in new):
         raise ValueError("resume continues one run: drop -m/--multirun")
     saved = yaml.safe_load(saved_file.read_text()) or []
-    return [*merge_overrides(saved, new), f"hydra.run.dir={_quote(str(run_dir))}"]
+    return [*merge_overrides(saved, new), f"hydra.run.dir={quote(str(run_dir))}"]

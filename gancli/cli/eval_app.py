@@ -1,0 +1,30 @@
+"""`gancli eval <run_dir>`: the Hydra app over conf/eval.yaml; prints the metrics as a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from gancli.cli.task import run_task
+
+
+def _parse(raw: dict[str, Any]) -> Any:
+    from gancli.eval_run import parse_eval_config  # imports JAX: keep --help fast
+
+    return parse_eval_config(raw)
+
+
+def _eval(cfg: Any, _output_dir: Path) -> None:
+    from gancli.eval_run import eval_run, format_table
+
+    result = eval_run(cfg)
+    print(format_table(result), flush=True)
+    print(f"(written to {Path(cfg.run_dir) / 'eval.json'})", flush=True)
+
+
+@hydra.main(config_path="pkg://gancli.conf", config_name="eval", version_base="1.3")
+def app(cfg: DictConfig) -> None:
+    run_task("gancli eval", cfg, _parse, _eval)

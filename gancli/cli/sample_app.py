@@ -1,0 +1,29 @@
+"""`gancli sample <run_dir>`: the Hydra app over conf/sample.yaml; prints one JSON line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from gancli.cli.task import run_task
+
+
+def _parse(raw: dict[str, Any]) -> Any:
+    from gancli.sample_run import parse_sample_config  # imports JAX: keep --help fast
+
+    return parse_sample_config(raw)
+
+
+def _sample(cfg: Any, _output_dir: Path) -> None:
+    from gancli.sample_run import sample_run
+
+    print(json.dumps(sample_run(cfg)), flush=True)
+
+
+@hydra.main(config_path="pkg://gancli.conf", config_name="sample", version_base="1.3")
+def app(cfg: DictConfig) -> None:
+    run_task("gancli sample", cfg, _parse, _sample)

@@ -1,0 +1,68 @@
+"""report.png: the final samples of every run of a report, one panel each, labelled by the
+config values that differ between the runs (a row per group and a column per seed when the
+seed varies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from gancli.config import DataConfig
+from gancli.data import make_dataset
+from gancli.errors import GancliError
+from gancli.plots import draw_samples, plt, save_figure
+from gancli.report import RunRecord, column_name, final_samples
+from gancli.schema import parse
+
+REAL_SAMPLES = 1000  # data points drawn under each panel
+
+
+def _label(run: RunRecord, keys: list[str]) -> str:
+    setting = ", ".join(f"{column_name(k)}={run.config.get(k)}" for k in keys)
+    if run.summary is None:
+        return f"{setting}\n{run.status}"
+    s = run.summary
+    return f"{setting}\n{s['modes_captured']}/{s['modes_total']} modes, {s['high_quality_fraction']:.0%} high quality"
+
+
+def _layout(runs: list[RunRecord], keys: list[str]) -> list[list[RunRecord | None]]:
+    """Rows of panels: one row per group of runs that differ only in the seed, if the seed varies."""
+    if "seed" not in keys:
+        cols = min(5, len(runs))
+        return [list(runs[i: i + cols]) + [None] * (cols - len(runs[i: i + cols])) for i in range(0, len(runs), cols)]
+    others = [k for k in keys if k != "seed"]
+    groups: dict[tuple[str, ...], list[RunRecord]] = {}
+    for run in runs:
+        groups.setdefault(tuple(repr(run.config.get(k)) for k in others), []).append(run)
+    cols = max(map(len, groups.values()))
+    return [members + [None] * (cols - len(members)) for members in groups.values()]
+
+
+def plot_report(path: Path, runs: list[RunRecord], keys: list[str]) -> None:
+    rows = _layout(runs, keys)
+    n_rows, n_cols = len(rows), len(rows[0])
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 3.5 * n_rows), dpi=90, squeeze=False)
+    for r, row in enumerate(rows):
+        for c, run in enumerate(row):
+            ax = axes[r][c]
+            if run is None:
+                ax.set_visible(False)
+                continue
+            try:
+                data = make_dataset(parse(DataConfig, run.raw_config.get("data", {})))
+            except GancliError:
+                data = None
+            fake = final_samples(run)
+            if data is None or fake is None:
+                ax.text(0.5, 0.5, "no samples saved", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            else:
+                real = np.asarray(data.sample(jax.random.key(0), REAL_SAMPLES))
+                draw_samples(ax, real, fake, data.means, legend=False)
+                ax.set_xlabel("")
+                ax.set_ylabel("")
+            ax.set_title(_label(run, keys), fontsize=7)
+    save_figure(fig, path)

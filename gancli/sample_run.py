@@ -1,0 +1,58 @@
+"""`gancli sample`: draw from the generator of a trained run into a .npy, with a PNG beside it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from gancli.errors import GancliError
+from gancli.plots import plot_samples
+from gancli.run_evaluation import Evaluator, evaluation_keys
+from gancli.schema import bounds, parse
+from gancli.trained_run import load_run
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    run_dir: str
+    n: int = field(default=10000, metadata=bounds(1))
+    out: str | None = None  # None: <run_dir>/samples.npy
+    step: int | None = field(default=None, metadata=bounds(0))  # None: the newest checkpoint
+    seed: int | None = field(default=None, metadata=bounds(0, 2**31 - 1))  # None: the run's own
+
+
+def parse_sample_config(raw: dict[str, Any]) -> SampleConfig:
+    return parse(SampleConfig, raw)
+
+
+def sample_run(cfg: SampleConfig) -> dict[str, Any]:
+    """Write cfg.n float32 samples of shape (n, dim) to cfg.out; returns what was written where.
+
+    The noise is the run's evaluation noise at that step (from cfg.seed if given, else the run's
+    seed): with n = train.eval_samples these are the very samples the run's evaluation scored.
+    """
+    out = Path(cfg.out) if cfg.out is not None else Path(cfg.run_dir) / "samples.npy"
+    if out.suffix != ".npy":
+        raise GancliError(f"out={out} must name a .npy file, e.g. out=samples.npy")
+    run = load_run(Path(cfg.run_dir), cfg.step)
+    if not out.parent.is_dir():
+        raise GancliError(f"out={out}: its folder {out.parent} does not exist; create it or choose another path")
+    seed = run.cfg.seed if cfg.seed is None else cfg.seed
+    evaluator = Evaluator(run.problem, cfg.n)
+    samples = evaluator.samples(run.state, jax.random.fold_in(evaluation_keys(seed).samples, run.step), cfg.n)
+    tmp = out.with_name(out.name + ".tmp.npy")  # np.save adds .npy to names without it
+    np.save(tmp, samples)
+    os.replace(tmp, out)
+    picture = out.with_suffix(".png")
+    data = run.problem.data
+    real = np.asarray(data.sample(evaluation_keys(seed).real, min(cfg.n, 10000)))
+    plot_samples(picture, real, samples[:10000], data.means,
+                 f"{run.cfg.divergence.name} on {run.cfg.data.name}, seed {run.cfg.seed}, step {run.step}: "
+                 f"{cfg.n} samples")
+    return {"out": str(out), "png": str(picture), "n": cfg.n, "shape": list(samples.shape), "step": run.step,
+            "seed": seed}
