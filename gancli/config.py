@@ -104,9 +104,10 @@ class TrainConfig:
     eval_every: int = field(default=2000, metadata=bounds(1))
     ckpt_every: int = field(default=2000, metadata=bounds(1))
     keep: int = field(default=3, metadata=bounds(1))
-    eval_samples: int = field(default=2500, metadata=bounds(1))
+    eval_samples: int = field(default=2500, metadata=bounds(6))  # the k-NN metrics need 6 (MIN_SAMPLES)
     objective: SummaryMetric = "high_quality_fraction"
     progress: bool = True
+    plots: bool = True  # draw plots/ and TensorBoard's figures at every evaluation
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class RunConfig:
 # Keys that may change between a run and its resume without changing the experiment.
 RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.eval_every", "train.ckpt_every",
                   "train.keep", "train.chunk", "train.eval_samples", "train.objective",
-                  "train.progress")
+                  "train.progress", "train.plots")
 
 
 def parse_config(raw: dict[str, Any]) -> RunConfig:

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from gancli.errors import GancliError
+from gancli.evaluation import MIN_SAMPLES
 from gancli.run_evaluation import Evaluator, evaluation_keys
-from gancli.run_files import write_summary
+from gancli.run_files import write_json
 from gancli.schema import bounds, parse
 from gancli.trained_run import load_run
 
@@ -19,7 +20,7 @@ MAX_SAMPLES = 20000
 @dataclass(frozen=True)
 class EvalConfig:
     run_dir: str
-    n: int | None = field(default=None, metadata=bounds(1))  # None: the run's train.eval_samples
+    n: int | None = field(default=None, metadata=bounds(MIN_SAMPLES))  # None: the run's train.eval_samples
     step: int | None = field(default=None, metadata=bounds(0))  # None: the newest checkpoint
     seed: int | None = field(default=None, metadata=bounds(0, 2**31 - 1))  # None: the run's own
 
@@ -28,8 +29,9 @@ def parse_eval_config(raw: dict[str, Any]) -> EvalConfig:
     return parse(EvalConfig, raw)
 
 
-def eval_run(cfg: EvalConfig) -> dict[str, Any]:
-    """Evaluate the checkpoint and write <run_dir>/eval.json; returns what it holds.
+def eval_run(cfg: EvalConfig, out_dir: Path | None = None) -> dict[str, Any]:
+    """Evaluate the checkpoint and write eval.json into out_dir (default: the run's directory);
+    returns what it holds.
 
     With the defaults (the run's seed and sample count) this reproduces the evaluation the run
     logged at that step.
@@ -42,7 +44,7 @@ def eval_run(cfg: EvalConfig) -> dict[str, Any]:
     seed = run.cfg.seed if cfg.seed is None else cfg.seed
     _, _, metrics = Evaluator(run.problem, n).evaluate(run.state, run.step, evaluation_keys(seed))
     result = {"step": run.step, "n": n, "seed": seed, **metrics}
-    write_summary(run.run_dir / "eval.json", result)
+    write_json((run.run_dir if out_dir is None else Path(out_dir)) / "eval.json", result)
     return result
 
 

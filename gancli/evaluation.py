@@ -92,6 +92,8 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str
     return {"density": metrics["density"], "coverage": metrics["coverage"]}
 
 
+MIN_SAMPLES = 6  # density and coverage need each real sample's 5th nearest other real sample
+
 # What evaluate_samples returns, in order: the names a sweep's train.objective may also pick.
 SAMPLE_METRICS = ("modes_captured", "modes_total", "high_quality_fraction", "mode_kl", "data_log_likelihood",
                   "precision", "recall", "density", "coverage")

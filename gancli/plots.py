@@ -21,7 +21,12 @@ def save_figure(fig: plt.Figure, path: Path, tight: bool = True) -> None:
 
 def draw_samples(ax: plt.Axes, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, legend: bool = True) -> None:
     """Generated samples over real ones with the true mode centres marked, on the run's fixed
-    axes: histograms for 1-D data, a scatter plot for 2-D."""
+    axes: histograms for 1-D data, a scatter plot for 2-D, and for more dimensions a scatter on
+    the real samples' first two principal axes."""
+    axis_names = ("x1", "x2")
+    if real.shape[1] > 2:
+        real, fake, centres = principal_plane(real, fake, centres)
+        axis_names = ("principal axis 1", "principal axis 2")
     lo, hi = plot_limits(centres)
     ax.set_xlim(lo, hi)
     if real.shape[1] == 1:
@@ -40,12 +45,19 @@ def draw_samples(ax: plt.Axes, real: np.ndarray, fake: np.ndarray, centres: np.n
     ax.scatter(centres[:, 0], centres[:, 1], marker="x", c="tab:red", s=30, label="modes")
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal")
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
     if legend:
         handles = ax.legend(loc="upper right", fontsize=7).legend_handles
         for handle in handles:  # legend markers at a readable size, whatever the scatter's
             handle.set_sizes([20])
+
+
+def principal_plane(real: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """real and the other point sets projected onto the first two principal axes of real."""
+    mean = real.mean(axis=0)
+    _, _, axes = np.linalg.svd(real - mean, full_matrices=False)
+    return tuple((x - mean) @ axes[:2].T for x in (real, *others))
 
 
 def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, title: str) -> None:

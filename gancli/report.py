@@ -1,8 +1,9 @@
 """`gancli report`: one table and one figure over the runs of a sweep (or any run directories).
 
 Reads only the files runs leave: .hydra/config.yaml (what differs between runs becomes the
-table's columns), summary.json (the final metrics; a run without one is listed as unfinished,
-with the last step metrics.jsonl reached) and plots/samples_<step>.npy (the final snapshot).
+table's columns), summary.json (the final metrics; a run without one is listed as failed, with
+failure.json's reason, or as stopped at the last step metrics.jsonl reached) and
+plots/samples_<step>.npy (the final snapshot).
 Writes report.md (grouped mean +- std over seeds when the seed varies, then every run),
 report.csv (every run, every final metric) and report.png (every run's final samples).
 """
@@ -13,7 +14,7 @@ import csv
 import io
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +22,21 @@ import numpy as np
 import yaml
 
 from gancli.errors import GancliError
-from gancli.run_files import MetricsLog, read_summary
+from gancli.run_files import FAILURE_FILE, MetricsLog, read_failure, read_summary
 from gancli.run_pictures import snapshot_steps
 from gancli.schema import flatten, parse
 
 # The metrics the tables show unless `metrics=` names others.
 DEFAULT_METRICS = ("modes_captured", "high_quality_fraction", "mode_kl", "precision", "recall", "coverage",
-                   "critic_estimate")  # as in conf/report.yaml
-IGNORED_KEYS = ("train.progress",)  # differ without changing the experiment
+                   "critic_estimate")
+IGNORED_KEYS = ("train.progress", "train.plots")  # differ without changing the experiment
 
 
 @dataclass(frozen=True)
 class ReportConfig:
     dirs: list[str]
     out: str | None = None  # None: the directory given, if one; else the current directory
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    metrics: list[str] | None = None  # None: DEFAULT_METRICS
 
 
 def parse_report_config(raw: dict[str, Any]) -> ReportConfig:
@@ -49,10 +50,19 @@ class RunRecord:
     raw_config: dict[str, Any]  # as Hydra saved it
     config: dict[str, Any]  # flattened: {"divergence.name": "kl", ...}
     summary: dict[str, Any] | None  # None: the run has not finished
+    failure: dict[str, Any] | None  # why training stopped, if it failed
     last_step: int | None
 
     @property
+    def finished(self) -> bool:
+        # failure.json goes when a run finishes, so one beside a summary is from a later attempt
+        return self.summary is not None and self.failure is None
+
+    @property
     def status(self) -> str:
+        if self.failure is not None:
+            reason = self.failure["error"].split(";")[0].split(" (")[0]  # what went wrong, without details
+            return f"failed at step {self.failure['step']}: {reason}"
         if self.summary is not None:
             return "finished"
         return "not started" if self.last_step is None else f"stopped at step {self.last_step}"
@@ -65,27 +75,40 @@ def _natural_key(path: Path) -> list[Any]:
 
 def find_runs(dirs: list[Path]) -> list[RunRecord]:
     """Every run directory (one with .hydra/config.yaml) given or below one given."""
-    runs = []
+    runs: list[RunRecord] = []
+    seen: set[Path] = set()
     for given in dirs:
         if not given.is_dir():
-            raise GancliError(f"{given} does not exist; pass sweep or run directories, "
-                              "e.g. outputs/multirun/train/<timestamp>")
-        found = sorted((p.parent.parent for p in given.rglob(".hydra/config.yaml")), key=_natural_key)
+            what = "is not a directory" if given.exists() else "does not exist"
+            raise GancliError(f"{given} {what}; pass sweep or run directories, e.g. outputs/multirun/train/<timestamp>")
+        found = sorted((p.parent.parent for p in given.rglob(".hydra/config.yaml")
+                        if _is_training_run(p.parent.parent)), key=_natural_key)
         if not found:
-            raise GancliError(f"{given} holds no run (no .hydra/config.yaml below it); pass a directory that "
-                              "`gancli train` or `gancli train -m` wrote")
+            raise GancliError(f"{given} holds no training run (no .hydra/config.yaml of `gancli train` below it); "
+                              "pass a directory that `gancli train` or `gancli train -m` wrote")
         for run in found:  # named by their path below the directory given, and by it when there are several
+            if run.resolve() in seen:  # directories given inside one another: each run once
+                continue
+            seen.add(run.resolve())
             below = run.relative_to(given).as_posix() if run != given else ""
             name = "/".join(part for part in (given.name if len(dirs) > 1 or not below else "", below) if part)
             runs.append(_read_run(run, name))
     return runs
 
 
+def _is_training_run(path: Path) -> bool:
+    """A run of `gancli train` (not of `gancli estimate`, whose runs also have .hydra/)."""
+    hydra = path / ".hydra" / "hydra.yaml"
+    if hydra.exists():
+        return (yaml.safe_load(hydra.read_text()) or {}).get("hydra", {}).get("job", {}).get("name") == "train"
+    return (path / "metrics.jsonl").exists() or (path / "checkpoints").is_dir()
+
+
 def _read_run(path: Path, name: str) -> RunRecord:
     raw = yaml.safe_load((path / ".hydra" / "config.yaml").read_text()) or {}
     records = MetricsLog(path / "metrics.jsonl").read()
     return RunRecord(path, name, raw, flatten(raw), read_summary(path / "summary.json"),
-                     records[-1]["step"] if records else None)
+                     read_failure(path / FAILURE_FILE), records[-1]["step"] if records else None)
 
 
 def differing_keys(runs: list[RunRecord]) -> list[str]:
@@ -138,7 +161,7 @@ def grouped_table(runs: list[RunRecord], keys: list[str], metrics: list[str]) ->
     group_keys = [k for k in keys if k != "seed"]
     groups: dict[tuple[str, ...], list[RunRecord]] = {}
     for run in runs:
-        if run.summary is not None:
+        if run.finished:
             groups.setdefault(tuple(_shown(run.config.get(k)) for k in group_keys), []).append(run)
     rows = []
     for values, members in groups.items():
@@ -168,10 +191,11 @@ def runs_csv(runs: list[RunRecord], keys: list[str]) -> str:
 
 
 def final_samples(run: RunRecord) -> np.ndarray | None:
-    """The run's last snapshot of its fixed noise, if it left one."""
-    steps = snapshot_steps(run.path / "plots")
-    frame = run.path / "plots" / f"samples_{steps[-1]:07d}.npy" if steps else None
-    return np.load(frame) if frame is not None and frame.exists() else None
+    """The run's snapshot of its fixed noise at its final step (for an unfinished run, its
+    newest), if it left one."""
+    steps = [run.summary["step"]] if run.summary is not None else snapshot_steps(run.path / "plots")[-1:]
+    frames = [run.path / "plots" / f"samples_{step:07d}.npy" for step in steps]
+    return np.load(frames[0]) if frames and frames[0].exists() else None
 
 
 def write_report(cfg: ReportConfig) -> dict[str, Any]:
@@ -181,16 +205,22 @@ def write_report(cfg: ReportConfig) -> dict[str, Any]:
         raise GancliError("name the directories to report on: gancli report <dir> [<dir> ...]")
     runs = find_runs(dirs)
     keys = differing_keys(runs)
+    metrics = list(DEFAULT_METRICS) if cfg.metrics is None else cfg.metrics
+    known = {m for run in runs for m in (run.summary or {})}
+    unknown = [m for m in metrics if known and m not in known]
+    if unknown:
+        raise GancliError(f"metrics has {unknown[0]!r}, which no run's summary.json holds; choose from: "
+                          f"{', '.join(sorted(known))}")
     out = Path(cfg.out) if cfg.out is not None else dirs[0] if len(dirs) == 1 else Path.cwd()
     out.mkdir(parents=True, exist_ok=True)
-    finished = sum(r.summary is not None for r in runs)
+    finished = sum(r.finished for r in runs)
     sections = [f"# Report on {', '.join(str(d) for d in dirs)}",
                 f"{len(runs)} runs, {finished} finished. Columns: the config values that differ between runs, "
                 "then final metrics (summary.json).\n"]
-    grouped = grouped_table(runs, keys, cfg.metrics)
+    grouped = grouped_table(runs, keys, metrics)
     if grouped is not None:
         sections += ["## Mean ± std over seeds", grouped, ""]
-    sections += ["## Every run", runs_table(runs, keys, cfg.metrics), "", "![final samples of every run](report.png)"]
+    sections += ["## Every run", runs_table(runs, keys, metrics), "", "![final samples of every run](report.png)"]
     markdown = "\n".join(sections) + "\n"
     (out / "report.md").write_text(markdown)
     (out / "report.csv").write_text(runs_csv(runs, keys))

@@ -21,8 +21,8 @@ REAL_SAMPLES = 1000  # data points drawn under each panel
 
 def _label(run: RunRecord, keys: list[str]) -> str:
     setting = ", ".join(f"{column_name(k)}={run.config.get(k)}" for k in keys)
-    if run.summary is None:
-        return f"{setting}\n{run.status}"
+    if not run.finished:
+        return f"{setting}\n{run.status[:60]}"
     s = run.summary
     return f"{setting}\n{s['modes_captured']}/{s['modes_total']} modes, {s['high_quality_fraction']:.0%} high quality"
 

@@ -1,4 +1,4 @@
-"""The files a run leaves beside its checkpoints: metrics.jsonl and summary.json."""
+"""The files a run leaves beside its checkpoints: metrics.jsonl, summary.json, failure.json."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from gancli.errors import GancliError
+
+FAILURE_FILE = "failure.json"  # written when training stops on a non-finite loss
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -25,9 +29,8 @@ class MetricsLog:
         """Drop lines past `step`: a resumed run logs those steps again, identically."""
         if not self.path.exists():
             return
-        lines = self.path.read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-        _write_atomically(self.path, "".join(line + "\n" for line in kept))
+        kept = [r for r in self.read() if r["step"] <= step]
+        _write_atomically(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:
@@ -37,16 +40,37 @@ class MetricsLog:
             f.flush()
 
     def read(self) -> list[dict[str, Any]]:
+        """The records; a last line cut short (a process killed mid-append) is left out."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        records = []
+        for i, line in enumerate(lines):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i < len(lines) - 1:
+                    raise GancliError(f"{self.path} line {i + 1} is not JSON; restore the file or delete that "
+                                      "line") from None
+        return records
 
 
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
-    _write_atomically(Path(path), json.dumps(summary, indent=2) + "\n")
+def write_json(path: Path, content: dict[str, Any]) -> None:
+    """summary.json, eval.json: written whole or not at all."""
+    _write_atomically(Path(path), json.dumps(content, indent=2) + "\n")
 
 
 def read_summary(path: Path) -> dict[str, Any] | None:
     """summary.json's contents; None if the run has not written one (it has not finished)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_failure(path: Path, step: int, message: str) -> None:
+    """failure.json: why and where training stopped, for `gancli report` to say."""
+    write_json(path, {"step": step, "error": message})
+
+
+def read_failure(path: Path) -> dict[str, Any] | None:
     path = Path(path)
     return json.loads(path.read_text()) if path.exists() else None

@@ -22,12 +22,24 @@ from gancli.run_evaluation import EvaluationKeys, Evaluator
 from gancli.train_step import GanProblem, State, surface_label
 
 SURFACE_POINTS = {1: 400, 2: 120}  # critic evaluations per axis of the surface
-FRAME = re.compile(r"samples_(\d{7})\.png")
+STEP_FILE = re.compile(r"(samples|critic)_(\d{7,})\.(png|npy)")  # the pictures of one evaluation step
+GIF_FRAMES = 60  # at most: a long run's animation shows evaluations evenly spaced over it
+
+
+def _step_files(plots_dir: Path) -> list[tuple[int, Path]]:
+    return [(int(m.group(2)), p) for p in plots_dir.glob("*_*.*") if (m := STEP_FILE.fullmatch(p.name))]
 
 
 def snapshot_steps(plots_dir: Path) -> list[int]:
-    """The steps of the snapshots in plots_dir, in order."""
-    return sorted(int(m.group(1)) for p in plots_dir.glob("samples_*.png") if (m := FRAME.fullmatch(p.name)))
+    """The steps of the sample snapshots in plots_dir, in order."""
+    return sorted(step for step, p in _step_files(plots_dir) if p.name.startswith("samples_") and p.suffix == ".png")
+
+
+def gif_steps(steps: list[int]) -> list[int]:
+    """At most GIF_FRAMES of `steps`, evenly spread, always with the first and the last."""
+    if len(steps) <= GIF_FRAMES:
+        return steps
+    return [steps[round(i)] for i in np.linspace(0, len(steps) - 1, GIF_FRAMES)]
 
 
 class RunPictures:
@@ -43,6 +55,13 @@ class RunPictures:
             self.points = np.stack([xs.ravel(), ys.ravel()], axis=1)
         else:
             self.points = self.axis[:, None]
+
+    def truncate_after(self, step: int) -> None:
+        """Remove the pictures of steps past `step`: a resumed run draws those steps again, as
+        metrics.jsonl drops their lines, and a run that ends sooner never shows them."""
+        for picture_step, path in _step_files(self.dir) if self.dir.is_dir() else []:
+            if picture_step > step:
+                path.unlink()
 
     def draw(self, step: int, evaluator: Evaluator, state: State, keys: EvaluationKeys, real: np.ndarray,
              metrics: dict[str, Any], records: list[dict[str, Any]], final: bool) -> dict[str, Path]:
@@ -61,8 +80,8 @@ class RunPictures:
             plot_critic_surface(drawn["critic"], self.axis, surface, [surface_label(h) for h in heads],
                                 [h.name for h in heads], real, frame, f"the critic of {self.what}, step {step}")
         plot_curves(self.dir / "curves.png", records, self.what)
-        write_gif(self.dir / "samples.gif", [self.dir / f"samples_{s:07d}.png" for s in snapshot_steps(self.dir)
-                                             if s <= step])
+        shown = gif_steps([s for s in snapshot_steps(self.dir) if s <= step])
+        write_gif(self.dir / "samples.gif", [self.dir / f"samples_{s:07d}.png" for s in shown])
         if final:
             for name, path in drawn.items():
                 shutil.copyfile(path, self.dir / f"{name}_final.png")

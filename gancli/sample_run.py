@@ -16,6 +16,8 @@ from gancli.run_evaluation import Evaluator, evaluation_keys
 from gancli.schema import bounds, parse
 from gancli.trained_run import load_run
 
+RUN_FOLDERS = ("checkpoints", "plots", "tb", ".hydra")  # what training writes and reads back
+
 
 @dataclass(frozen=True)
 class SampleConfig:
@@ -30,18 +32,22 @@ def parse_sample_config(raw: dict[str, Any]) -> SampleConfig:
     return parse(SampleConfig, raw)
 
 
-def sample_run(cfg: SampleConfig) -> dict[str, Any]:
-    """Write cfg.n float32 samples of shape (n, dim) to cfg.out; returns what was written where.
+def sample_run(cfg: SampleConfig, default_dir: Path | None = None) -> dict[str, Any]:
+    """Write cfg.n float32 samples of shape (n, dim) to cfg.out (default: samples.npy in
+    default_dir, else in the run's directory); returns what was written where.
 
     The noise is the run's evaluation noise at that step (from cfg.seed if given, else the run's
     seed): with n = train.eval_samples these are the very samples the run's evaluation scored.
     """
-    out = Path(cfg.out) if cfg.out is not None else Path(cfg.run_dir) / "samples.npy"
+    out = Path(cfg.out) if cfg.out is not None else Path(default_dir or cfg.run_dir) / "samples.npy"
     if out.suffix != ".npy":
         raise GancliError(f"out={out} must name a .npy file, e.g. out=samples.npy")
     run = load_run(Path(cfg.run_dir), cfg.step)
     if not out.parent.is_dir():
         raise GancliError(f"out={out}: its folder {out.parent} does not exist; create it or choose another path")
+    for own in RUN_FOLDERS:  # the run's own files are not to be overwritten
+        if out.resolve().is_relative_to((run.run_dir / own).resolve()):
+            raise GancliError(f"out={out} is inside the run's {own}/ folder; write the samples elsewhere")
     seed = run.cfg.seed if cfg.seed is None else cfg.seed
     evaluator = Evaluator(run.problem, cfg.n)
     samples = evaluator.samples(run.state, jax.random.fold_in(evaluation_keys(seed).samples, run.step), cfg.n)

@@ -69,9 +69,10 @@ def _check(hint: Any, value: Any, key: str, limits: Any) -> Any:
             return None
         return _check(args[0], value, key, limits)
     if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise GancliError(f"config key '{key}' must be a list, e.g. {key}=[1.0,2.0], got {value!r}")
         (item,) = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            example = "[a,b]" if item is str else "[1.0,2.0]"
+            raise GancliError(f"config key '{key}' must be a list, e.g. {key}={example}, got {value!r}")
         return [_check(item, v, f"{key}[{i}]", limits) for i, v in enumerate(value)]
     if origin is Literal:
         allowed = typing.get_args(hint)

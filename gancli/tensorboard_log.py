@@ -41,5 +41,8 @@ class TensorBoardLog:
             pixels = np.asarray(Image.open(path).convert("RGB"))
             self._writer.add_image(f"plots/{name}", pixels, step, dataformats="HWC")
 
+    def flush(self) -> None:
+        self._writer.flush()
+
     def close(self) -> None:
         self._writer.close()

@@ -23,7 +23,7 @@ from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
 from gancli.errors import GancliError
 from gancli.evaluation import SAMPLE_METRICS
 from gancli.run_evaluation import Evaluator, evaluation_keys
-from gancli.run_files import MetricsLog, write_summary
+from gancli.run_files import FAILURE_FILE, MetricsLog, write_failure, write_json
 from gancli.run_pictures import RunPictures
 from gancli.schema import flatten
 from gancli.tensorboard_log import TensorBoardLog
@@ -119,6 +119,7 @@ class Trainer:
         step = checkpointer.latest_step()
         if step is None:
             self.metrics_log.truncate_after(0)
+            self.pictures.truncate_after(0)
             return jax.jit(self._init)()
         if step > self.cfg.train.steps:
             raise GancliError(f"{self.run_dir} is already at step {step}, past train.steps={self.cfg.train.steps}; "
@@ -126,6 +127,7 @@ class Trainer:
         _check_resumable(checkpointer.metadata(step), self.cfg, self.abstract_state, self.run_dir)
         log.info("resuming %s from step %d", self.run_dir, step)
         self.metrics_log.truncate_after(step)
+        self.pictures.truncate_after(step)
         return checkpointer.restore(step, self.abstract_state)
 
     def _save(self, checkpointer: Checkpointer, state: State, step: int) -> None:
@@ -144,14 +146,16 @@ class Trainer:
         if records is not None:
             records = _merge(records, step, evaluation)
             self.metrics_log.append(records)
-        figures = self.pictures.draw(step, self.evaluator, state, self.keys, real, evaluation,
-                                     self.metrics_log.read(), final=step == self.cfg.train.steps)
-        if records is not None:
-            tensorboard.images(step, figures)
+        if self.cfg.train.plots:
+            figures = self.pictures.draw(step, self.evaluator, state, self.keys, real, evaluation,
+                                         self.metrics_log.read(), final=step == self.cfg.train.steps)
+            if records is not None:
+                tensorboard.images(step, figures)
         return records or [], evaluation
 
     def _train(self, checkpointer: Checkpointer, stop: StopRequest) -> dict[str, Any]:
         state = self._restore_or_init(checkpointer)
+        (self.run_dir / FAILURE_FILE).unlink(missing_ok=True)  # an earlier attempt's: this one writes its own
         saved = checkpointer.latest_step()  # tracked here: no directory listing in the loop
         tensorboard = TensorBoardLog(self.run_dir / "tb", self.problem.metric_names, resumed_from=saved)
         try:
@@ -193,6 +197,7 @@ class Trainer:
             tensorboard.scalars(records)
             stopping = stop.signum is not None and step < tc.steps  # a finished run just finishes
             if (step % tc.ckpt_every == 0 or step == tc.steps or stopping) and step != saved:
+                tensorboard.flush()  # what the checkpoint covers is on disk before it: a crash loses no event
                 self._save(checkpointer, state, step)
                 saved = step
             bar.update(step - bar.n)
@@ -207,7 +212,7 @@ class Trainer:
         if final is None:  # nothing left to train: the run had already reached train.steps
             _, final = self._evaluate(state, step, None, tensorboard)
         summary = {"step": step, **last, **final, "steps_per_s": timed_steps / train_seconds if train_seconds else None}
-        write_summary(self.run_dir / "summary.json", summary)
+        write_json(self.run_dir / "summary.json", summary)
         log.info("step %d: %d/%d modes captured, %.1f%% high quality; summary in %s", step,
                  final["modes_captured"], final["modes_total"], 100 * final["high_quality_fraction"],
                  self.run_dir / "summary.json")
@@ -233,10 +238,11 @@ class Trainer:
         if first_bad is not None:
             self.metrics_log.append(records)  # the finite lead-up to the blow-up is worth keeping
             kept = f"the checkpoint at step {saved} is intact" if saved is not None else "no checkpoint was saved"
-            raise GancliError(
-                f"non-finite loss in steps {step + 1}-{end} (first at step {first_bad}) with divergence "
-                f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss); {kept}; "
-                "lower optim.d.lr and optim.g.lr or choose another divergence")
+            message = (f"non-finite loss in steps {step + 1}-{end} (first at step {first_bad}) with divergence "
+                       f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss); {kept}; "
+                       "lower optim.d.lr and optim.g.lr or choose another divergence")
+            write_failure(self.run_dir / FAILURE_FILE, first_bad, message)
+            raise GancliError(message)
         return records
 
 

@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 
 from gancli.config import RunConfig, parse_config
 
-SMOKE = ["experiment=smoke", "train.progress=false"]
+SMOKE = ["experiment=smoke", "train.progress=false", "train.plots=false"]  # tests of pictures turn them on
+PLOTS = "train.plots=true"
 
 
 def compose_raw(*overrides: str) -> dict[str, Any]:

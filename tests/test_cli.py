@@ -12,7 +12,8 @@ import pytest
 
 from gancli.critic_losses import NOT_ONE_OBJECTIVE, OBJECTIVES
 
-from .conftest import GANCLI, SMOKE, assert_one_line_error, compose_config, gancli
+from .conftest import GANCLI, PLOTS, SMOKE, assert_one_line_error, compose_config, gancli
+from .test_pictures import events, scalar_steps
 from .test_train import assert_states_equal, saved_state
 
 
@@ -80,7 +81,7 @@ def test_bad_input_gets_one_line_and_exit_2(env, tmp_path, args, fragments):
 
 
 def test_train_smoke_leaves_the_run_files(env, tmp_path):
-    result = gancli(env, "train", *SMOKE, cwd=tmp_path)
+    result = gancli(env, "train", *SMOKE, PLOTS, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "outputs" / "train").iterdir()
     assert (run_dir / ".hydra" / "config.yaml").exists()
@@ -193,6 +194,21 @@ def test_multirun_sweep_makes_one_run_dir_per_job(env, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_failed_job_does_not_stop_the_sweep(env, tmp_path):
+    """Job 0 blows up (a huge critic learning rate), job 1 still runs; the sweep exits 1 naming job 0, and
+    the report says why it failed."""
+    sweep = tmp_path / "sweep"
+    result = gancli(env, "train", "-m", "divergence=kl", "optim.d.lr=1e6,1e-4", *SMOKE,
+                    "train.steps=100", f"hydra.sweep.dir={sweep}", timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert f"error in job 0 ({sweep / '0'}): non-finite loss" in result.stderr
+    assert f"1 job(s) of the sweep failed: {sweep / '0'}" in result.stderr.strip().splitlines()[-1]
+    assert not (sweep / "0" / "summary.json").exists() and (sweep / "1" / "summary.json").exists()
+    report = gancli(env, "report", str(sweep), cwd=tmp_path)
+    assert "| 0 | 1e+06 | failed at step" in report.stdout and "| 1 | 0.0001 | finished |" in report.stdout
+
+
+@pytest.mark.slow
 def test_sigint_saves_and_exits_130(env, tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([GANCLI, "train", *SMOKE, "train.steps=200000", "train.ckpt_every=100000",
@@ -225,3 +241,6 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(env, tmp_path):
     assert gancli(env, "train", *args, f"train.steps={total}", f"hydra.run.dir={straight}").returncode == 0
     cfg = compose_config(*args, f"train.steps={total}")
     assert_states_equal(saved_state(cfg, straight), saved_state(cfg, run_dir))
+    # TensorBoard: the events up to the checkpoint were on disk before it, the resume logged the rest
+    logged = list(range(10, total + 1, 10)) + ([] if total % 10 == 0 else [total])
+    assert sorted(set(scalar_steps(events(run_dir / "tb"), "train/d_loss"))) == logged

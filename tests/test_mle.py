@@ -16,6 +16,8 @@ from gancli.models import GaussianMixtureModel, kmeans_pp_seeds
 from gancli.train_step import build, generate, make_train_chunk
 from gancli.trainer import train_and_evaluate
 
+from .conftest import PLOTS
+
 GMM = ("model=gmm", "divergence=mle")
 
 
@@ -79,7 +81,7 @@ def test_mle_raises_the_likelihood_and_finds_the_modes(smoke_config):
 
 
 def test_mle_run_leaves_the_usual_run_files_and_resumes_exactly(smoke_config, tmp_path):
-    cfg = smoke_config(*GMM, "optim.g.lr=0.01")
+    cfg = smoke_config(*GMM, "optim.g.lr=0.01", PLOTS)
     summary = train_and_evaluate(cfg, tmp_path / "straight")
     records = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
     assert set(records[0]) == {"step", "log_likelihood", "divergence_estimate"}

@@ -10,10 +10,12 @@ import pytest
 from PIL import Image
 from tensorboardX.proto import event_pb2
 
-from gancli.plots import plot_curves, plot_limits, write_gif
+from gancli.plots import plot_curves, plot_limits, plot_samples, principal_plane, write_gif
 from gancli.run_evaluation import FRAME_SAMPLES
-from gancli.train_step import build, critic, critic_surface, surface_label
+from gancli.train_step import build, critic, critic_surface, pack, surface_label
 from gancli.trainer import train_and_evaluate
+
+from .conftest import PLOTS
 
 
 def events(tb_dir):
@@ -39,7 +41,7 @@ def image_steps(found, tag):
 
 
 def test_a_run_leaves_every_picture_at_every_evaluation(smoke_config, tmp_path):
-    train_and_evaluate(smoke_config(), tmp_path)  # evaluations at 20 and 40
+    train_and_evaluate(smoke_config(PLOTS), tmp_path)  # evaluations at 20 and 40
     plots = tmp_path / "plots"
     for step in (20, 40):
         frame = np.load(plots / f"samples_{step:07d}.npy")
@@ -53,13 +55,13 @@ def test_a_run_leaves_every_picture_at_every_evaluation(smoke_config, tmp_path):
 
 
 def test_an_explicit_model_has_no_critic_picture(smoke_config, tmp_path):
-    train_and_evaluate(smoke_config("experiment=mle", "train.steps=40", "train.eval_every=20"), tmp_path)
+    train_and_evaluate(smoke_config("experiment=mle", "train.steps=40", "train.eval_every=20", PLOTS), tmp_path)
     assert not list((tmp_path / "plots").glob("critic_*"))
     assert (tmp_path / "plots" / "curves.png").exists() and (tmp_path / "plots" / "samples.gif").exists()
 
 
 def test_tensorboard_gets_the_metrics_and_the_figures(smoke_config, tmp_path):
-    train_and_evaluate(smoke_config(), tmp_path)
+    train_and_evaluate(smoke_config(PLOTS), tmp_path)
     found = events(tmp_path / "tb")
     assert scalar_steps(found, "train/d_loss") == [10, 20, 30, 40]
     assert scalar_steps(found, "eval/high_quality_fraction") == [20, 40]
@@ -71,8 +73,8 @@ def test_tensorboard_gets_the_metrics_and_the_figures(smoke_config, tmp_path):
 def test_a_resumed_run_hides_the_events_past_its_checkpoint(smoke_config, tmp_path):
     """The resumed writer starts with a purge marker at checkpoint + 1, so TensorBoard drops what
     the interrupted run logged after its checkpoint; the resumed run logs those steps again."""
-    train_and_evaluate(smoke_config("train.steps=20"), tmp_path)
-    train_and_evaluate(smoke_config(), tmp_path)
+    train_and_evaluate(smoke_config("train.steps=20", PLOTS), tmp_path)
+    train_and_evaluate(smoke_config(PLOTS), tmp_path)
     files = sorted((tmp_path / "tb").glob("events.out.tfevents.*"))
     assert len(files) == 2
     resumed = events(tmp_path / "tb")
@@ -88,7 +90,7 @@ def test_the_critic_surface_is_what_each_head_says_of_a_point(smoke_config):
         state = jax.jit(init)()
         points = np.array([[0.0, 0.0], [1.0, 0.0], [0.3, -0.7]], np.float32)
         surface = np.asarray(critic_surface(problem, state["d"], points))
-        v = np.asarray(critic(problem, state["d"], np.tile(points, (1, problem.pack))))
+        v = np.asarray(critic(problem, state["d"], pack(problem, np.repeat(points, problem.pack, axis=0))))
         np.testing.assert_allclose(surface, activation(v), rtol=1e-6)
     assert [surface_label(h) for h in problem.heads] == ["T(x)"]
 
@@ -129,3 +131,22 @@ def test_the_gif_has_one_frame_per_snapshot(tmp_path):
     assert gif.n_frames == 3 and gif.size == (40, 30) and gif.info["loop"] == 0
     gif.seek(2)
     assert gif.convert("RGB").getpixel((5, 5))[2] > 200  # the last frame is the blue one
+
+
+def test_samples_of_more_than_two_dimensions_are_shown_on_the_principal_plane(tmp_path):
+    rng = np.random.default_rng(0)
+    direction = np.array([[3.0, 4.0, 0.0]]) / 5.0  # all the spread lies along one direction
+    real = rng.normal(size=(500, 1)) * 5.0 @ direction + rng.normal(size=(500, 3)) * 0.01
+    projected, centres = principal_plane(real, np.zeros((1, 3)))
+    assert projected.shape == (500, 2) and centres.shape == (1, 2)
+    np.testing.assert_allclose(np.abs(projected[:, 0]), np.abs((real - real.mean(0)) @ direction[0]), atol=0.1)
+    assert projected[:, 1].std() < 0.05
+    plot_samples(tmp_path / "s.png", real, real[:100], np.zeros((2, 3)), "3-D")
+    assert Image.open(tmp_path / "s.png").size[0] >= 400
+
+
+def test_plots_can_be_turned_off(smoke_config, tmp_path):
+    train_and_evaluate(smoke_config("train.plots=false"), tmp_path)
+    assert not (tmp_path / "plots").exists()
+    assert image_steps(events(tmp_path / "tb"), "plots/samples") == []
+    assert scalar_steps(events(tmp_path / "tb"), "eval/high_quality_fraction") == [20, 40]  # the numbers still are

@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from gancli.errors import GancliError
-from gancli.report import ReportConfig, differing_keys, find_runs, write_report
+from gancli.report import ReportConfig, differing_keys, final_samples, find_runs, write_report
 
 from .conftest import compose_raw
 
@@ -102,7 +102,50 @@ def test_runs_from_several_directories_report_into_the_current_one(tmp_path, mon
 
 
 def test_the_report_refuses_directories_without_runs(tmp_path):
-    with pytest.raises(GancliError, match="holds no run"):
+    with pytest.raises(GancliError, match="holds no training run"):
         find_runs([tmp_path])
     with pytest.raises(GancliError, match="does not exist"):
         find_runs([tmp_path / "nope"])
+
+
+def test_a_failed_run_says_why_and_stays_out_of_the_means(tmp_path):
+    sweep = tmp_path / "sweep"
+    make_run(sweep / "0", summary(0.5), steps=(10,), seed=0)
+    failed = make_run(sweep / "1", summary(0.9), steps=(10,), seed=1)  # finished once, then failed on a resume
+    (failed / "failure.json").write_text(json.dumps({"step": 1320, "error": "non-finite loss in steps 1301-1400; "
+                                                     "lower optim.d.lr"}))
+    runs = find_runs([sweep])
+    assert [r.finished for r in runs] == [True, False]
+    assert runs[1].status == "failed at step 1320: non-finite loss in steps 1301-1400"
+    write_report(ReportConfig(dirs=[str(sweep)], metrics=["high_quality_fraction"]))
+    assert "| 1 | 0.5 |" in (sweep / "report.md").read_text()  # the mean over seeds counts the finished run only
+
+
+def test_overlapping_directories_count_each_run_once(sweep):
+    runs = find_runs([sweep, sweep / "0"])
+    assert [r.name for r in runs] == ["sweep/0", "sweep/1", "sweep/2", "sweep/3", "sweep/4", "sweep/5"]
+
+
+def test_runs_of_other_commands_are_left_out(sweep):
+    estimate = sweep / "estimate_run"
+    (estimate / ".hydra").mkdir(parents=True)
+    (estimate / ".hydra" / "config.yaml").write_text("divergence: {name: kl}\n")
+    (estimate / ".hydra" / "hydra.yaml").write_text("hydra: {job: {name: estimate}}\n")
+    assert "estimate_run" not in [r.name for r in find_runs([sweep])]
+
+
+def test_the_final_samples_are_those_of_the_final_step(tmp_path):
+    """A snapshot past the summary's step (left by an abandoned attempt) is not the final one."""
+    run = make_run(tmp_path / "run", summary(0.5), steps=(10, 20), frame=np.zeros((3, 2), np.float32))
+    np.save(run / "plots" / "samples_0000030.npy", np.ones((3, 2), np.float32))
+    (record,) = find_runs([run])
+    np.testing.assert_array_equal(final_samples(record), np.zeros((3, 2)))
+
+
+def test_bad_report_requests_are_refused(sweep, tmp_path):
+    with pytest.raises(GancliError, match="metrics has 'modes_capturd', which no run's summary.json holds; "
+                                          "choose from: .*modes_captured"):
+        write_report(ReportConfig(dirs=[str(sweep)], metrics=["modes_capturd"]))
+    (tmp_path / "file.yaml").write_text("")
+    with pytest.raises(GancliError, match="file.yaml is not a directory"):
+        find_runs([tmp_path / "file.yaml"])

@@ -11,21 +11,21 @@ import pytest
 from PIL import Image
 
 from gancli.errors import GancliError
-from gancli.eval_run import MAX_SAMPLES, EvalConfig, eval_run, format_table
+from gancli.eval_run import MAX_SAMPLES, EvalConfig, eval_run, format_table, parse_eval_config
 from gancli.run_evaluation import SAMPLE_BATCH, Evaluator, evaluation_keys
 from gancli.run_files import MetricsLog
 from gancli.sample_run import SampleConfig, sample_run
 from gancli.trained_run import load_run
 from gancli.trainer import train_and_evaluate
 
-from .conftest import SMOKE, assert_one_line_error, compose_config, gancli
+from .conftest import PLOTS, SMOKE, assert_one_line_error, compose_config, gancli
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A finished smoke run (checkpoints and evaluations at steps 20 and 40)."""
     path = tmp_path_factory.mktemp("run")
-    train_and_evaluate(compose_config(*SMOKE), path)
+    train_and_evaluate(compose_config(*SMOKE, PLOTS), path)
     return path
 
 
@@ -97,6 +97,23 @@ def test_reading_a_run_changes_nothing_in_it(run_dir):
         assert sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")) == before
     finally:
         leftover.rmdir()
+
+
+def test_eval_sweeps_write_into_their_job_directories(env, run_dir, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = gancli(env, "eval", "-m", str(run_dir), "n=50,60", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads((sweep / job / "eval.json").read_text())["n"] for job in ("0", "1")] == [50, 60]
+
+
+def test_eval_needs_enough_samples_for_the_neighbour_metrics():
+    with pytest.raises(GancliError, match="'n' is 5"):
+        parse_eval_config({"run_dir": "x", "n": 5})
+
+
+def test_sample_will_not_overwrite_the_runs_own_files(run_dir):
+    with pytest.raises(GancliError, match="inside the run's plots/ folder"):
+        sample_run(SampleConfig(run_dir=str(run_dir), out=str(run_dir / "plots" / "samples_0000040.npy")))
 
 
 @pytest.mark.parametrize(("kwargs", "fragment"), [

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gancli.cli.errors import fail
-from gancli.cli.positional import quote as _quote
+from gancli.cli.positional import quote
 from gancli.cli.run_record import kept_on_failure, run_dir_of
 
 
@@ -21,7 +21,7 @@ def test_run_dir_of_reads_the_last_override_and_unquotes_it():
 
 def train_arguments_for(path: str) -> str:
     """The hydra.run.dir override `gancli resume` passes for `path`."""
-    return f"hydra.run.dir={_quote(path)}"
+    return f"hydra.run.dir={quote(path)}"
 
 
 @pytest.fixture

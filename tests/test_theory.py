@@ -14,12 +14,13 @@ from .test_train import saved_state
 
 def fitted_gaussian(run_dir, *overrides):
     """(mu, sigma) of the affine generator x = mu + sigma z after the mode_seeking preset."""
-    cfg = compose_config("experiment=mode_seeking", "train.progress=false", *overrides)
+    cfg = compose_config("experiment=mode_seeking", "train.progress=false", "train.plots=false", *overrides)
     train_and_evaluate(cfg, run_dir)
     g = saved_state(cfg, run_dir)["g"]
     return float(np.asarray(g["mu"][...])[0]), float(np.exp(np.asarray(g["log_sigma"][...])[0]))
 
 
+@pytest.mark.slow  # two 3,000-step runs: half a minute
 def test_kl_covers_both_modes_and_reverse_kl_seeks_one(tmp_path):
     """THEORY.md section 5: KL(P||Q) punishes missing mass (one wide Gaussian over both modes at
     -2 and +2); KL(Q||P) punishes mass where P has none (a narrow Gaussian on one mode)."""

@@ -15,9 +15,11 @@ from gancli.divergences import critic_objective
 from gancli.errors import GancliError
 from gancli.evaluation import SAMPLE_METRICS
 from gancli.heads import heads_from_config
-from gancli.run_files import MetricsLog
+from gancli.run_files import FAILURE_FILE, MetricsLog, read_failure
 from gancli.train_step import MLE, build, critic, critic_evaluation, make_train_chunk, pack
 from gancli.trainer import train_and_evaluate
+
+from .conftest import PLOTS
 
 
 def saved_state(cfg, run_dir, step=None):
@@ -46,7 +48,7 @@ def assert_states_equal(a, b):
 @pytest.mark.parametrize("divergence", [name for name in group_options("divergence") if name != MLE])
 def test_every_divergence_trains(smoke_config, tmp_path, divergence):
     """Every adversarial divergence (MLE has a test file of its own: tests/test_mle.py)."""
-    cfg = smoke_config(f"divergence={divergence}")
+    cfg = smoke_config(f"divergence={divergence}", PLOTS)  # every critic's surface is drawn
     penalised = any(head.objective.gradient_penalty for head in heads_from_config(cfg.divergence))
     summary = train_and_evaluate(cfg, tmp_path)
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -131,10 +133,10 @@ def test_a_chunk_past_its_stop_changes_nothing(smoke_config):
 
 def test_resumed_run_is_bit_identical(smoke_config, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
-    train_and_evaluate(smoke_config(), straight)
-    train_and_evaluate(smoke_config("train.steps=20"), split)
+    train_and_evaluate(smoke_config(PLOTS), straight)
+    train_and_evaluate(smoke_config("train.steps=20", PLOTS), split)
     assert (split / "summary.json").exists()
-    train_and_evaluate(smoke_config(), split)  # resume to 40
+    train_and_evaluate(smoke_config(PLOTS), split)  # resume to 40
     resumed = saved_state(smoke_config(), split)
     assert "g_ema" in resumed  # the generator's average is part of the state, restored with it
     assert_states_equal(saved_state(smoke_config(), straight), resumed)
@@ -144,6 +146,7 @@ def test_resumed_run_is_bit_identical(smoke_config, tmp_path):
         np.testing.assert_array_equal(np.load(straight / frame), np.load(split / frame))
 
 
+@pytest.mark.slow  # the same guarantee as test_resumed_run_is_bit_identical, for a state without an average
 def test_resumed_run_without_generator_average_is_bit_identical(smoke_config, tmp_path):
     """The state has no average then (the smoke preset keeps one, as the defaults do)."""
     no_ema = "train.ema_decay=0"
@@ -155,6 +158,7 @@ def test_resumed_run_without_generator_average_is_bit_identical(smoke_config, tm
     assert (straight / "metrics.jsonl").read_text() == (split / "metrics.jsonl").read_text()
 
 
+@pytest.mark.slow
 def test_resume_from_mid_cadence_checkpoint_is_bit_identical(smoke_config, tmp_path):
     """Stopping at a step that is not a multiple of the chunk still replays the same steps."""
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -173,6 +177,29 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(smoke_config, tmp_path
         f.write('{"step": 50, "d_loss": 0.0, "g_loss": 0.0, "divergence_estimate": 0.0}\n')
     train_and_evaluate(smoke_config(), tmp_path)
     assert (tmp_path / "metrics.jsonl").read_text() == reference
+
+
+def test_a_metrics_line_cut_short_by_a_kill_is_dropped(smoke_config, tmp_path):
+    train_and_evaluate(smoke_config("train.steps=20"), tmp_path)
+    reference = (tmp_path / "metrics.jsonl").read_text()
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 30, "d_lo')  # killed mid-append
+    assert MetricsLog(tmp_path / "metrics.jsonl").read()[-1]["step"] == 20
+    train_and_evaluate(smoke_config(), tmp_path)  # the resume truncates it away and logs 30 again
+    assert (tmp_path / "metrics.jsonl").read_text().startswith(reference)
+    assert [r["step"] for r in MetricsLog(tmp_path / "metrics.jsonl").read()] == [10, 20, 30, 40]
+
+
+def test_a_resume_drops_the_pictures_past_its_checkpoint(smoke_config, tmp_path):
+    """Pictures of steps the resumed run has not reached again are an abandoned attempt's."""
+    train_and_evaluate(smoke_config("train.steps=20", PLOTS), tmp_path)
+    stale = [tmp_path / "plots" / f"{kind}_0000030.{ext}" for kind, ext in (("samples", "png"), ("samples", "npy"),
+                                                                             ("critic", "png"))]
+    for path in stale:
+        path.write_bytes(b"from an abandoned attempt")
+    train_and_evaluate(smoke_config("train.steps=25", "train.eval_every=25", PLOTS), tmp_path)
+    assert not any(path.exists() for path in stale)
+    assert all((tmp_path / "plots" / f"samples_{step:07d}.npy").exists() for step in (20, 25))
 
 
 def test_resume_refuses_a_shape_change_naming_the_key(smoke_config, tmp_path):
@@ -210,3 +237,6 @@ def test_nonfinite_loss_stops_and_keeps_the_last_checkpoint(smoke_config, tmp_pa
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["20"]
     assert_states_equal(good, saved_state(cfg, tmp_path, 20))
     assert max(r["step"] for r in MetricsLog(tmp_path / "metrics.jsonl").read()) < first_bad
+    assert read_failure(tmp_path / FAILURE_FILE) == {"step": first_bad, "error": message}  # for gancli report
+    train_and_evaluate(smoke_config("divergence=kl"), tmp_path)  # resumed with sane rates, it finishes
+    assert not (tmp_path / FAILURE_FILE).exists()

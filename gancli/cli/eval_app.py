@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gancli.cli.task import run_task
@@ -17,12 +19,14 @@ def _parse(raw: dict[str, Any]) -> Any:
     return parse_eval_config(raw)
 
 
-def _eval(cfg: Any, _output_dir: Path) -> None:
+def _eval(cfg: Any, output_dir: Path) -> None:
     from gancli.eval_run import eval_run, format_table
 
-    result = eval_run(cfg)
+    # One evaluation goes beside the run; each job of a sweep (-m) into its own job directory.
+    out_dir = output_dir if HydraConfig.get().mode == RunMode.MULTIRUN else Path(cfg.run_dir)
+    result = eval_run(cfg, out_dir)
     print(format_table(result), flush=True)
-    print(f"(written to {Path(cfg.run_dir) / 'eval.json'})", flush=True)
+    print(f"(written to {out_dir / 'eval.json'})", flush=True)
 
 
 @hydra.main(config_path="pkg://gancli.conf", config_name="eval", version_base="1.3")

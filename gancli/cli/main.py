@@ -11,6 +11,7 @@ from gancli.cli.errors import fail
 from gancli.cli.overrides import check_overrides
 from gancli.cli.positional import PATH_ARGUMENTS, with_path_overrides
 from gancli.cli.run_record import kept_on_failure, run_dir_of
+from gancli.cli.task import failed_jobs
 from gancli.errors import GancliError
 
 COMMANDS = {
@@ -51,6 +52,11 @@ def _run_hydra_app(command: str, args: list[str]) -> int:
     sys.argv = [sys.argv[0], *args]  # argv[0] stays `gancli`: Hydra's completion script names it
     with kept_on_failure(run_dir_of(args)):
         _hydra_app(command)()
+    failed = failed_jobs()
+    if failed:  # a sweep went on past its failed jobs: say which, and exit non-zero
+        print(f"gancli {command}: {len(failed)} job(s) of the sweep failed: {', '.join(d for d, _ in failed)}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

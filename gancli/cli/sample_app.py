@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gancli.cli.task import run_task
@@ -18,10 +20,12 @@ def _parse(raw: dict[str, Any]) -> Any:
     return parse_sample_config(raw)
 
 
-def _sample(cfg: Any, _output_dir: Path) -> None:
+def _sample(cfg: Any, output_dir: Path) -> None:
     from gancli.sample_run import sample_run
 
-    print(json.dumps(sample_run(cfg)), flush=True)
+    # By default the samples go beside the run; each job of a sweep (-m) into its own job directory.
+    default_dir = output_dir if HydraConfig.get().mode == RunMode.MULTIRUN else None
+    print(json.dumps(sample_run(cfg, default_dir)), flush=True)
 
 
 @hydra.main(config_path="pkg://gancli.conf", config_name="sample", version_base="1.3")

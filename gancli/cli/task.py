@@ -1,13 +1,20 @@
 """The body every Hydra app shares: validate the composed config, run the task in Hydra's run
-dir, and turn a GancliError into one line and exit status 2."""
+dir, and turn a GancliError into one line and exit status 2.
+
+In a sweep (-m) a job's error does not stop the jobs after it: it is reported on one line, the
+job returns NaN to the sweeper, and the command exits with status 1 once the sweep is done
+(see `failed_jobs`).
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gancli.cli.errors import fail
@@ -16,14 +23,27 @@ from gancli.errors import GancliError
 
 C = TypeVar("C")
 
+# (job output dir, error) of each job of this process's sweep that failed
+_FAILED_JOBS: list[tuple[str, str]] = []
+
+
+def failed_jobs() -> list[tuple[str, str]]:
+    return list(_FAILED_JOBS)
+
 
 def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C],
              run: Callable[[C, Path], Any]) -> Any:
     """run(parse(cfg), run_dir), with JAX's cache and log levels set first."""
     quiet_library_logs()
+    hydra_cfg = HydraConfig.get()
+    output_dir = hydra_cfg.runtime.output_dir
     try:
         typed = parse(OmegaConf.to_container(cfg, resolve=True))
         configure_jax()
-        return run(typed, Path(HydraConfig.get().runtime.output_dir))
+        return run(typed, Path(output_dir))
     except GancliError as err:
-        fail(command, str(err))
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            fail(command, str(err))
+        print(f"{command}: error in job {hydra_cfg.job.num} ({output_dir}): {err}", file=sys.stderr, flush=True)
+        _FAILED_JOBS.append((output_dir, str(err)))
+        return float("nan")
