@@ -22,8 +22,7 @@ import numpy as np
 import yaml
 
 from gancli.errors import GancliError
-from gancli.run_files import FAILURE_FILE, MetricsLog, read_failure, read_summary
-from gancli.run_pictures import snapshot_steps
+from gancli.run_files import FAILURE_FILE, MetricsLog, read_failure, read_summary, snapshot_steps
 from gancli.schema import flatten, parse
 
 # The metrics the tables show unless `metrics=` names others.
@@ -55,7 +54,7 @@ class RunRecord:
 
     @property
     def finished(self) -> bool:
-        # failure.json goes when a run finishes, so one beside a summary is from a later attempt
+        # each attempt removes an earlier one's failure.json, so one beside a summary is newer than it
         return self.summary is not None and self.failure is None
 
     @property

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from gancli.errors import GancliError
 
 FAILURE_FILE = "failure.json"  # written when training stops on a non-finite loss
+STEP_PICTURE = re.compile(r"(samples|critic)_(\d{7,})\.(png|npy)")  # plots/ files of one evaluation step
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -64,6 +66,18 @@ def read_summary(path: Path) -> dict[str, Any] | None:
     """summary.json's contents; None if the run has not written one (it has not finished)."""
     path = Path(path)
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def step_pictures(plots_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every picture of an evaluation step in plots_dir."""
+    if not Path(plots_dir).is_dir():
+        return []
+    return [(int(m.group(2)), p) for p in Path(plots_dir).iterdir() if (m := STEP_PICTURE.fullmatch(p.name))]
+
+
+def snapshot_steps(plots_dir: Path) -> list[int]:
+    """The steps of the sample snapshots in plots_dir, in order."""
+    return sorted(step for step, p in step_pictures(plots_dir) if p.name.startswith("samples_") and p.suffix == ".png")
 
 
 def write_failure(path: Path, step: int, message: str) -> None:

@@ -9,7 +9,6 @@ frames and continues the same animation.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,11 @@ import numpy as np
 from gancli.config import RunConfig
 from gancli.plots import plot_critic_surface, plot_curves, plot_limits, plot_samples, write_gif
 from gancli.run_evaluation import EvaluationKeys, Evaluator
+from gancli.run_files import snapshot_steps, step_pictures
 from gancli.train_step import GanProblem, State, surface_label
 
 SURFACE_POINTS = {1: 400, 2: 120}  # critic evaluations per axis of the surface
-STEP_FILE = re.compile(r"(samples|critic)_(\d{7,})\.(png|npy)")  # the pictures of one evaluation step
 GIF_FRAMES = 60  # at most: a long run's animation shows evaluations evenly spaced over it
-
-
-def _step_files(plots_dir: Path) -> list[tuple[int, Path]]:
-    return [(int(m.group(2)), p) for p in plots_dir.glob("*_*.*") if (m := STEP_FILE.fullmatch(p.name))]
-
-
-def snapshot_steps(plots_dir: Path) -> list[int]:
-    """The steps of the sample snapshots in plots_dir, in order."""
-    return sorted(step for step, p in _step_files(plots_dir) if p.name.startswith("samples_") and p.suffix == ".png")
 
 
 def gif_steps(steps: list[int]) -> list[int]:
@@ -59,7 +49,7 @@ class RunPictures:
     def truncate_after(self, step: int) -> None:
         """Remove the pictures of steps past `step`: a resumed run draws those steps again, as
         metrics.jsonl drops their lines, and a run that ends sooner never shows them."""
-        for picture_step, path in _step_files(self.dir) if self.dir.is_dir() else []:
+        for picture_step, path in step_pictures(self.dir):
             if picture_step > step:
                 path.unlink()
 
