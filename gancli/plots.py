@@ -19,7 +19,8 @@ def save_figure(fig: plt.Figure, path: Path, tight: bool = True) -> None:
     plt.close(fig)
 
 
-def draw_samples(ax: plt.Axes, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, legend: bool = True) -> None:
+def draw_samples(ax: plt.Axes, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, std: float,
+                 legend: bool = True) -> None:
     """Generated samples over real ones with the true mode centres marked, on the run's fixed
     axes: histograms for 1-D data, a scatter plot for 2-D, and for more dimensions a scatter on
     the real samples' first two principal axes."""
@@ -27,7 +28,7 @@ def draw_samples(ax: plt.Axes, real: np.ndarray, fake: np.ndarray, centres: np.n
     if real.shape[1] > 2:
         real, fake, centres = principal_plane(real, fake, centres)
         axis_names = ("principal axis 1", "principal axis 2")
-    lo, hi = plot_limits(centres)
+    lo, hi = plot_limits(centres, std)
     ax.set_xlim(lo, hi)
     if real.shape[1] == 1:
         bins = np.linspace(lo, hi, 80)
@@ -60,9 +61,10 @@ def principal_plane(real: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, 
     return tuple((x - mean) @ axes[:2].T for x in (real, *others))
 
 
-def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, title: str) -> None:
+def plot_samples(path: Path, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, std: float,
+                 title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4) if real.shape[1] == 1 else (5, 5), dpi=100)
-    draw_samples(ax, real, fake, centres)
+    draw_samples(ax, real, fake, centres, std)
     ax.set_title(title, fontsize=9)
     save_figure(fig, path)
 
@@ -97,11 +99,14 @@ def plot_critic_2d(path: Path, xs: np.ndarray, ys: np.ndarray, learned: np.ndarr
     save_figure(fig, path)
 
 
-def plot_limits(centres: np.ndarray) -> tuple[float, float]:
-    """The axis range every figure of a run uses, so frames at different steps line up."""
+def plot_limits(centres: np.ndarray, std: float) -> tuple[float, float]:
+    """The axis range every figure of a run uses, so frames at different steps line up: the
+    modes with a margin of at least 4 of their standard deviations."""
     if centres.shape[1] == 1:
-        return float(centres.min()) - 1.5, float(centres.max()) + 1.5
-    span = float(np.abs(centres).max()) * 1.4 + 1e-6
+        margin = max(1.5, 4 * std)
+        return float(centres.min()) - margin, float(centres.max()) + margin
+    reach = float(np.abs(centres).max())
+    span = reach + max(0.4 * reach, 4 * std) + 1e-6
     return -span, span
 
 

@@ -61,7 +61,7 @@ def plot_report(path: Path, runs: list[RunRecord], keys: list[str]) -> None:
                 ax.set_yticks([])
             else:
                 real = np.asarray(data.sample(jax.random.key(0), REAL_SAMPLES))
-                draw_samples(ax, real, fake, data.means, legend=False)
+                draw_samples(ax, real, fake, data.means, float(data.stds.max()), legend=False)
                 ax.set_xlabel("")
                 ax.set_ylabel("")
             ax.set_title(_label(run, keys), fontsize=7)

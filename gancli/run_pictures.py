@@ -37,7 +37,8 @@ class RunPictures:
         self.dir = Path(plots_dir)
         self.problem = problem
         self.what = f"{cfg.divergence.name} on {cfg.data.name}, seed {cfg.seed}"
-        lo, hi = plot_limits(problem.data.means)
+        self.std = float(problem.data.stds.max())
+        lo, hi = plot_limits(problem.data.means, self.std)
         dim = problem.data.dim
         self.axis = np.linspace(lo, hi, SURFACE_POINTS.get(dim, 0))
         if dim == 2:
@@ -60,7 +61,7 @@ class RunPictures:
         frame = evaluator.frame(state, keys)
         np.save(self.dir / f"samples_{step:07d}.npy", frame)
         drawn = {"samples": self.dir / f"samples_{step:07d}.png"}
-        plot_samples(drawn["samples"], real, frame, self.problem.data.means,
+        plot_samples(drawn["samples"], real, frame, self.problem.data.means, self.std,
                      f"{self.what}, step {step}: {metrics['modes_captured']}/{metrics['modes_total']} modes, "
                      f"{metrics['high_quality_fraction']:.0%} high quality")
         surface = evaluator.surface(state, self.points) if self.problem.data.dim <= 2 else None

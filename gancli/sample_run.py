@@ -57,7 +57,7 @@ def sample_run(cfg: SampleConfig, default_dir: Path | None = None) -> dict[str, 
     picture = out.with_suffix(".png")
     data = run.problem.data
     real = np.asarray(data.sample(evaluation_keys(seed).real, min(cfg.n, 10000)))
-    plot_samples(picture, real, samples[:10000], data.means,
+    plot_samples(picture, real, samples[:10000], data.means, float(data.stds.max()),
                  f"{run.cfg.divergence.name} on {run.cfg.data.name}, seed {run.cfg.seed}, step {run.step}: "
                  f"{cfg.n} samples")
     return {"out": str(out), "png": str(picture), "n": cfg.n, "shape": list(samples.shape), "step": run.step,

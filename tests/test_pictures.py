@@ -106,9 +106,11 @@ def test_an_ensemble_has_one_surface_per_head(smoke_config, members):
 
 def test_every_figure_of_a_run_shares_its_axis_limits():
     ring = np.array([[1.0, 0.0], [0.0, -1.0], [-1.0, 0.0]])
-    lo, hi = plot_limits(ring)
+    lo, hi = plot_limits(ring, 0.01)
     assert lo == -hi and hi == pytest.approx(1.4, abs=1e-5)
-    assert plot_limits(np.array([[-2.0], [2.0]])) == (-3.5, 3.5)
+    assert plot_limits(ring, 0.2)[1] == pytest.approx(1.8, abs=1e-5)  # wide modes get a wider margin
+    assert plot_limits(np.array([[-2.0], [2.0]]), 0.5) == (-4.0, 4.0)
+    assert plot_limits(np.array([[-2.0], [2.0]]), 0.1) == (-3.5, 3.5)
 
 
 def test_curves_draw_only_the_metrics_a_run_has(tmp_path):
@@ -141,7 +143,7 @@ def test_samples_of_more_than_two_dimensions_are_shown_on_the_principal_plane(tm
     assert projected.shape == (500, 2) and centres.shape == (1, 2)
     np.testing.assert_allclose(np.abs(projected[:, 0]), np.abs((real - real.mean(0)) @ direction[0]), atol=0.1)
     assert projected[:, 1].std() < 0.05
-    plot_samples(tmp_path / "s.png", real, real[:100], np.zeros((2, 3)), "3-D")
+    plot_samples(tmp_path / "s.png", real, real[:100], np.zeros((2, 3)), 1.0, "3-D")
     assert Image.open(tmp_path / "s.png").size[0] >= 400
 
 
