@@ -2,4 +2,9 @@
 
 
 class GancliError(Exception):
-    """A failure the user can act on: printed as one line, no traceback, non-zero exit."""
+    """A failure the user can act on: printed as one line, no traceback, non-zero exit (2: the
+    input was wrong)."""
+
+
+class TrainingError(GancliError):
+    """Training itself failed (a non-finite loss), not the input: exit status 1."""

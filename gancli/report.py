@@ -204,8 +204,9 @@ def write_report(cfg: ReportConfig) -> dict[str, Any]:
         raise GancliError("name the directories to report on: gancli report <dir> [<dir> ...]")
     runs = find_runs(dirs)
     keys = differing_keys(runs)
-    metrics = list(DEFAULT_METRICS) if cfg.metrics is None else cfg.metrics
     known = {m for run in runs for m in (run.summary or {})}
+    # By default, the metrics these runs have (an explicit model has no critic_estimate)
+    metrics = [m for m in DEFAULT_METRICS if m in known] if cfg.metrics is None else cfg.metrics
     unknown = [m for m in metrics if known and m not in known]
     if unknown:
         raise GancliError(f"metrics has {unknown[0]!r}, which no run's summary.json holds; choose from: "

@@ -22,6 +22,7 @@ from gancli.run_files import snapshot_steps, step_pictures
 from gancli.train_step import GanProblem, State, surface_label
 
 SURFACE_POINTS = {1: 400, 2: 120}  # critic evaluations per axis of the surface
+DRAWN_FROM_STEPS = ("samples.gif", "curves.png", "samples_final.png", "critic_final.png")
 GIF_FRAMES = 60  # at most: a long run's animation shows evaluations evenly spaced over it
 
 
@@ -50,9 +51,11 @@ class RunPictures:
     def truncate_after(self, step: int) -> None:
         """Remove the pictures of steps past `step`: a resumed run draws those steps again, as
         metrics.jsonl drops their lines, and a run that ends sooner never shows them."""
-        for picture_step, path in step_pictures(self.dir):
-            if picture_step > step:
-                path.unlink()
+        stale = [path for picture_step, path in step_pictures(self.dir) if picture_step > step]
+        if stale:  # and what was drawn from them, redrawn at the next evaluation
+            stale += [self.dir / name for name in DRAWN_FROM_STEPS]
+        for path in stale:
+            path.unlink(missing_ok=True)
 
     def draw(self, step: int, evaluator: Evaluator, state: State, keys: EvaluationKeys, real: np.ndarray,
              metrics: dict[str, Any], records: list[dict[str, Any]], final: bool) -> dict[str, Path]:

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,31 +17,46 @@ import numpy as np
 class TensorBoardLog:
     """Scalars under train/ (every logged step) and eval/ (every evaluation), images under plots/.
 
-    A resumed run first hides what the interrupted one logged past its checkpoint (purge_step),
-    as metrics.jsonl drops those lines: the resumed run logs them again.
+    Events are written in this thread (tensorboardX's SummaryWriter queues them for a thread of
+    its own, and its flush does not wait for the queue), so `flush()` before a checkpoint puts
+    on disk every event the checkpoint covers. A resumed run first writes a purge marker at its
+    checkpoint + 1: TensorBoard then hides what the interrupted one logged past the checkpoint,
+    as metrics.jsonl drops those lines, and the resumed run logs them again.
     """
 
     def __init__(self, directory: Path, train_metrics: tuple[str, ...], resumed_from: int | None):
-        from tensorboardX import SummaryWriter  # imported here: only training writes events
+        from tensorboardX.event_file_writer import EventsWriter  # imported here: only training writes events
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
 
+        self._event = Event
         self.train_metrics = set(train_metrics)
-        purge = None if resumed_from is None else resumed_from + 1
-        self._writer = SummaryWriter(str(directory), purge_step=purge, flush_secs=30)
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        # The pid in the name: two attempts started within one second get files of their own.
+        self._writer = EventsWriter(str(Path(directory) / "events"), f".{os.getpid()}")
+        if resumed_from is not None:
+            self._write(Event(step=resumed_from + 1, session_log=SessionLog(status=SessionLog.START)))
+
+    def _write(self, event: Any) -> None:
+        event.wall_time = time.time()
+        self._writer.write_event(event)
 
     def scalars(self, records: list[dict[str, Any]]) -> None:
+        from tensorboardX.summary import scalar
+
         for record in records:
             for name, value in record.items():
                 if name == "step" or not isinstance(value, (int, float)) or not math.isfinite(value):
                     continue
                 group = "train" if name in self.train_metrics else "eval"
-                self._writer.add_scalar(f"{group}/{name}", value, record["step"])
+                self._write(self._event(step=record["step"], summary=scalar(f"{group}/{name}", value)))
 
     def images(self, step: int, figures: dict[str, Path]) -> None:
         from PIL import Image
+        from tensorboardX.summary import image
 
         for name, path in figures.items():
             pixels = np.asarray(Image.open(path).convert("RGB"))
-            self._writer.add_image(f"plots/{name}", pixels, step, dataformats="HWC")
+            self._write(self._event(step=step, summary=image(f"plots/{name}", pixels, dataformats="HWC")))
 
     def flush(self) -> None:
         self._writer.flush()

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from gancli.checkpoints import Checkpointer, state_shapes
 from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
-from gancli.errors import GancliError
+from gancli.errors import GancliError, TrainingError
 from gancli.evaluation import SAMPLE_METRICS
 from gancli.run_evaluation import Evaluator, evaluation_keys
 from gancli.run_files import FAILURE_FILE, MetricsLog, write_failure, write_json
@@ -156,6 +156,8 @@ class Trainer:
     def _train(self, checkpointer: Checkpointer, stop: StopRequest) -> dict[str, Any]:
         state = self._restore_or_init(checkpointer)
         (self.run_dir / FAILURE_FILE).unlink(missing_ok=True)  # an earlier attempt's: this one writes its own
+        if int(state["step"]) < self.cfg.train.steps:  # an extended run has not finished until it does
+            (self.run_dir / "summary.json").unlink(missing_ok=True)
         saved = checkpointer.latest_step()  # tracked here: no directory listing in the loop
         tensorboard = TensorBoardLog(self.run_dir / "tb", self.problem.metric_names, resumed_from=saved)
         try:
@@ -242,7 +244,7 @@ class Trainer:
                        f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss); {kept}; "
                        "lower optim.d.lr and optim.g.lr or choose another divergence")
             write_failure(self.run_dir / FAILURE_FILE, first_bad, message)
-            raise GancliError(message)
+            raise TrainingError(message)
         return records
 
 

@@ -80,6 +80,23 @@ def test_bad_input_gets_one_line_and_exit_2(env, tmp_path, args, fragments):
     assert not list(tmp_path.glob("outputs/train/*/checkpoints"))
 
 
+def test_a_blown_up_run_exits_1_and_says_why(env, tmp_path):
+    """Training failed, not the input: status 1, one line, and failure.json for gancli report."""
+    run_dir = tmp_path / "run"
+    result = gancli(env, "train", *SMOKE, "divergence=kl", "optim.d.lr=1e6", "train.steps=100",
+                    f"hydra.run.dir={run_dir}")
+    assert result.returncode == 1, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "error" in line]
+    assert "gancli train: error: non-finite loss" in line
+    assert json.loads((run_dir / "failure.json").read_text())["error"] in line
+
+
+def test_a_bad_config_stops_a_sweep_at_once(env, tmp_path):
+    result = gancli(env, "train", "-m", "seed=0,1", "train.steps=-5", *SMOKE, f"hydra.sweep.dir={tmp_path / 's'}")
+    assert_one_line_error(result, "'train.steps' is -5")
+    assert not (tmp_path / "s" / "1").exists()  # the second job never started
+
+
 def test_train_smoke_leaves_the_run_files(env, tmp_path):
     result = gancli(env, "train", *SMOKE, PLOTS, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import struct
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 from PIL import Image
 from tensorboardX.proto import event_pb2
 
+from gancli.config import to_dict
 from gancli.plots import plot_curves, plot_limits, plot_samples, principal_plane, write_gif
 from gancli.run_evaluation import FRAME_SAMPLES
 from gancli.train_step import build, critic, critic_surface, pack, surface_label
@@ -152,3 +156,35 @@ def test_plots_can_be_turned_off(smoke_config, tmp_path):
     assert not (tmp_path / "plots").exists()
     assert image_steps(events(tmp_path / "tb"), "plots/samples") == []
     assert scalar_steps(events(tmp_path / "tb"), "eval/high_quality_fraction") == [20, 40]  # the numbers still are
+
+
+KILL_AFTER_FIRST_CHECKPOINT = """
+import os, sys
+from pathlib import Path
+from gancli.checkpoints import Checkpointer
+from gancli.config import parse_config
+from gancli.trainer import train_and_evaluate
+import json
+
+save = Checkpointer.save
+def save_then_die(self, step, state, metadata):
+    save(self, step, state, metadata)
+    self.wait()
+    os._exit(9)  # killed the moment the checkpoint is on disk
+Checkpointer.save = save_then_die
+train_and_evaluate(parse_config(json.loads(sys.argv[1])), Path(sys.argv[2]))
+"""
+
+
+def test_a_kill_right_after_a_checkpoint_loses_no_event_it_covers(smoke_config, tmp_path):
+    """Every event of the steps a checkpoint covers is on disk before the checkpoint: after a
+    kill and a resume, TensorBoard has the whole run, evaluation metrics and figures included."""
+    cfg = smoke_config(PLOTS)
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_CHECKPOINT, json.dumps(to_dict(cfg)),
+                             str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 9, killed.stderr
+    train_and_evaluate(cfg, tmp_path)  # resumes from step 20
+    found = events(tmp_path / "tb")
+    for tag in ("train/d_loss", "eval/high_quality_fraction", "eval/coverage", "eval/d_fake", "eval/critic_estimate"):
+        assert 20 in scalar_steps(found, tag), tag
+    assert image_steps(found, "plots/samples") == [20, 40] and image_steps(found, "plots/critic") == [20, 40]

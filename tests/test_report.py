@@ -142,6 +142,15 @@ def test_the_final_samples_are_those_of_the_final_step(tmp_path):
     np.testing.assert_array_equal(final_samples(record), np.zeros((3, 2)))
 
 
+def test_runs_with_no_critic_get_the_default_metrics_they_have(tmp_path):
+    no_critic = {k: v for k, v in summary(0.9).items() if k != "critic_estimate"}  # model=gmm divergence=mle
+    make_run(tmp_path / "sweep" / "0", no_critic, steps=(10,), seed=0)
+    make_run(tmp_path / "sweep" / "1", no_critic, steps=(10,), seed=1)
+    write_report(ReportConfig(dirs=[str(tmp_path / "sweep")]))
+    text = (tmp_path / "sweep" / "report.md").read_text()
+    assert "| high_quality_fraction |" in text and "critic_estimate" not in text
+
+
 def test_bad_report_requests_are_refused(sweep, tmp_path):
     with pytest.raises(GancliError, match="metrics has 'modes_capturd', which no run's summary.json holds; "
                                           "choose from: .*modes_captured"):

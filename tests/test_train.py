@@ -238,5 +238,6 @@ def test_nonfinite_loss_stops_and_keeps_the_last_checkpoint(smoke_config, tmp_pa
     assert_states_equal(good, saved_state(cfg, tmp_path, 20))
     assert max(r["step"] for r in MetricsLog(tmp_path / "metrics.jsonl").read()) < first_bad
     assert read_failure(tmp_path / FAILURE_FILE) == {"step": first_bad, "error": message}  # for gancli report
+    assert not (tmp_path / "summary.json").exists()  # the step-20 summary is not this run's end
     train_and_evaluate(smoke_config("divergence=kl"), tmp_path)  # resumed with sane rates, it finishes
     assert not (tmp_path / FAILURE_FILE).exists()

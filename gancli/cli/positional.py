@@ -23,7 +23,7 @@ def quote(path: str) -> str:
 def _is_path(word: str) -> bool:
     # A word with '=' is an override, unless it names something on disk: Hydra's own
     # hydra.sweep.subdir=${hydra.job.override_dirname} makes job folders like `divergence=gan,seed=0`.
-    return not word.startswith("-") and ("=" not in word or Path(word).exists())
+    return not word.startswith(("-", "+", "~")) and ("=" not in word or Path(word).exists())
 
 
 def with_path_overrides(command: str, args: list[str]) -> list[str]:

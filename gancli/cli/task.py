@@ -1,9 +1,10 @@
 """The body every Hydra app shares: validate the composed config, run the task in Hydra's run
 dir, and turn a GancliError into one line and exit status 2.
 
-In a sweep (-m) a job's error does not stop the jobs after it: it is reported on one line, the
-job returns NaN to the sweeper, and the command exits with status 1 once the sweep is done
-(see `failed_jobs`).
+In a sweep (-m) a job whose run fails (a non-finite loss, a refused resume) does not stop the
+jobs after it: it is reported on one line, the job returns NaN to the sweeper, and the command
+exits with status 1 once the sweep is done (see `failed_jobs`). A bad config stops the sweep at
+once, with status 2: it is the same mistake in every job.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gancli.cli.errors import fail
+from gancli.cli.errors import TRAINING_FAILED, USAGE_ERROR, fail
 from gancli.cli.jax_setup import configure_jax, quiet_library_logs
-from gancli.errors import GancliError
+from gancli.errors import GancliError, TrainingError
 
 C = TypeVar("C")
 
@@ -39,11 +40,14 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
     output_dir = hydra_cfg.runtime.output_dir
     try:
         typed = parse(OmegaConf.to_container(cfg, resolve=True))
-        configure_jax()
+    except GancliError as err:
+        fail(command, str(err))
+    configure_jax()
+    try:
         return run(typed, Path(output_dir))
     except GancliError as err:
         if hydra_cfg.mode != RunMode.MULTIRUN:
-            fail(command, str(err))
+            fail(command, str(err), TRAINING_FAILED if isinstance(err, TrainingError) else USAGE_ERROR)
         print(f"{command}: error in job {hydra_cfg.job.num} ({output_dir}): {err}", file=sys.stderr, flush=True)
         _FAILED_JOBS.append((output_dir, str(err)))
         return float("nan")
