@@ -23,15 +23,28 @@ from .conftest import PLOTS
 
 
 def events(tb_dir):
-    """Every Event in the TFRecord files of tb_dir, oldest file first (record: length, crc, data, crc)."""
-    found = []
-    for path in sorted(tb_dir.glob("events.out.tfevents.*")):
-        raw, offset = path.read_bytes(), 0
+    """Every Event in the TFRecord files of tb_dir, the oldest file first (a record: length, crc,
+    data, crc)."""
+    files = []
+    for path in tb_dir.glob("events.out.tfevents.*"):
+        raw, offset, found = path.read_bytes(), 0, []
         while offset < len(raw):
             (length,) = struct.unpack_from("<Q", raw, offset)
             found.append(event_pb2.Event.FromString(raw[offset + 12: offset + 12 + length]))
             offset += 12 + length + 4
-    return found
+        files.append(found)
+    return [event for found in sorted(files, key=lambda f: f[0].wall_time) for event in found]
+
+
+def visible(found):
+    """The events TensorBoard shows: a purge marker (SessionLog START at step S) hides the
+    events before it in the stream whose step is S or more."""
+    shown = []
+    for event in found:
+        if event.HasField("session_log") and event.session_log.status == event.session_log.START:
+            shown = [e for e in shown if e.step < event.step]
+        shown.append(event)
+    return shown
 
 
 def scalar_steps(found, tag):
@@ -77,14 +90,17 @@ def test_tensorboard_gets_the_metrics_and_the_figures(smoke_config, tmp_path):
 def test_a_resumed_run_hides_the_events_past_its_checkpoint(smoke_config, tmp_path):
     """The resumed writer starts with a purge marker at checkpoint + 1, so TensorBoard drops what
     the interrupted run logged after its checkpoint; the resumed run logs those steps again."""
-    train_and_evaluate(smoke_config("train.steps=20", PLOTS), tmp_path)
     train_and_evaluate(smoke_config(PLOTS), tmp_path)
-    files = sorted((tmp_path / "tb").glob("events.out.tfevents.*"))
-    assert len(files) == 2
-    resumed = events(tmp_path / "tb")
-    starts = [e.step for e in resumed if e.HasField("session_log") and e.session_log.status == e.session_log.START]
+    # As if killed after logging step 40 but before its checkpoint landed: only step 20 is saved.
+    (tmp_path / "checkpoints" / "40").rename(tmp_path / "gone")
+    train_and_evaluate(smoke_config(PLOTS), tmp_path)
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 2
+    found = events(tmp_path / "tb")
+    starts = [e.step for e in found if e.HasField("session_log") and e.session_log.status == e.session_log.START]
     assert starts == [21]
-    assert scalar_steps(resumed, "train/d_loss") == [10, 20, 30, 40]
+    assert scalar_steps(found, "train/d_loss") == [10, 20, 30, 40, 30, 40]  # in the files: both attempts
+    assert scalar_steps(visible(found), "train/d_loss") == [10, 20, 30, 40]  # in TensorBoard: each step once
+    assert image_steps(visible(found), "plots/samples") == [20, 40]
 
 
 def test_the_critic_surface_is_what_each_head_says_of_a_point(smoke_config):
