@@ -10,6 +10,8 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gancli.run_files import write_atomically  # noqa: E402
+
 
 def save_figure(fig: plt.Figure, path: Path, tight: bool = True) -> None:
     if tight:
@@ -204,6 +206,5 @@ def write_gif(path: Path, frames: list[Path], frame_ms: int = 600) -> None:
     if not images:
         return
     durations = [frame_ms] * (len(images) - 1) + [frame_ms * 4]
-    tmp = path.with_name(path.name + ".tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                                                      duration=durations, loop=0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,17 @@ FAILURE_FILE = "failure.json"  # written when training stops on a non-finite los
 STEP_PICTURE = re.compile(r"(samples|critic)_(\d{7,})\.(png|npy)")  # plots/ files of one evaluation step
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    # Write then rename, so a crash leaves either the old file or the new one, never half.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """write(tmp) then rename tmp to path, so a crash leaves the old file or the new one, never
+    half of one. tmp keeps path's suffix (np.save and PIL go by it)."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    write(tmp)
     os.replace(tmp, path)
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 class MetricsLog:
@@ -32,7 +39,7 @@ class MetricsLog:
         if not self.path.exists():
             return
         kept = [r for r in self.read() if r["step"] <= step]
-        _write_atomically(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        _write_text_atomically(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:
@@ -59,7 +66,7 @@ class MetricsLog:
 
 def write_json(path: Path, content: dict[str, Any]) -> None:
     """summary.json, eval.json: written whole or not at all."""
-    _write_atomically(Path(path), json.dumps(content, indent=2) + "\n")
+    _write_text_atomically(Path(path), json.dumps(content, indent=2) + "\n")
 
 
 def read_summary(path: Path) -> dict[str, Any] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 from gancli.errors import GancliError
 from gancli.plots import plot_samples
 from gancli.run_evaluation import Evaluator, evaluation_keys
+from gancli.run_files import write_atomically
 from gancli.schema import bounds, parse
 from gancli.trained_run import load_run
 
@@ -50,13 +50,12 @@ def sample_run(cfg: SampleConfig, default_dir: Path | None = None) -> dict[str, 
             raise GancliError(f"out={out} is inside the run's {own}/ folder; write the samples elsewhere")
     seed = run.cfg.seed if cfg.seed is None else cfg.seed
     evaluator = Evaluator(run.problem, cfg.n)
-    samples = evaluator.samples(run.state, jax.random.fold_in(evaluation_keys(seed).samples, run.step), cfg.n)
-    tmp = out.with_name(out.name + ".tmp.npy")  # np.save adds .npy to names without it
-    np.save(tmp, samples)
-    os.replace(tmp, out)
+    keys = evaluation_keys(seed)
+    samples = evaluator.samples(run.state, jax.random.fold_in(keys.samples, run.step), cfg.n)
+    write_atomically(out, lambda tmp: np.save(tmp, samples))
     picture = out.with_suffix(".png")
     data = run.problem.data
-    real = np.asarray(data.sample(evaluation_keys(seed).real, min(cfg.n, 10000)))
+    real = np.asarray(data.sample(keys.real, min(cfg.n, 10000)))
     plot_samples(picture, real, samples[:10000], data.means, float(data.stds.max()),
                  f"{run.cfg.divergence.name} on {run.cfg.data.name}, seed {run.cfg.seed}, step {run.step}: "
                  f"{cfg.n} samples")

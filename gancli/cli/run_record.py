@@ -8,12 +8,12 @@ error (exit status 2).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from gancli.cli.errors import USAGE_ERROR
+from gancli.run_files import write_atomically
 
 RUN_DIR_OVERRIDE = "hydra.run.dir="
 
@@ -29,12 +29,6 @@ def run_dir_of(args: list[str]) -> Path | None:
     return Path(value)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 @contextmanager
 def kept_on_failure(run_dir: Path | None) -> Iterator[None]:
     """Restore run_dir/.hydra/*.yaml as they were if the body exits with a usage error."""
@@ -45,5 +39,5 @@ def kept_on_failure(run_dir: Path | None) -> Iterator[None]:
     except SystemExit as exit_:
         if exit_.code == USAGE_ERROR:
             for path, text in saved.items():
-                _write_atomically(path, text)
+                write_atomically(path, lambda tmp, text=text: tmp.write_text(text))
         raise
