@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-slow evidence compare lint clean
+.PHONY: help install train test test-slow faults errors evidence compare lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,12 @@ test: $(STAMP) ## install, then run the fast test suite (a few minutes)
 test-slow: $(STAMP) ## run the slow tests: sweeps, kills, and a wheel installed into a fresh environment
 	$(BIN)/python -m pytest -m slow
 
+faults: $(STAMP) ## SIGKILL a real training run 20 times, resume it each time, check it ends bit-identical (~2 min)
+	$(BIN)/python tools/fault_injection.py --kills 20
+
+errors: $(STAMP) ## rewrite docs/errors.md: every bad input of the catalogue and what gancli says (~20 s)
+	$(BIN)/python tools/error_catalogue.py
+
 evidence: $(STAMP) ## retrain the defaults on ring and grid, 5 seeds each (two sweeps side by side, ~10 min), report them
 	rm -rf outputs/evidence && mkdir -p outputs/evidence
 	$(BIN)/gancli train -m seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/ring \
@@ -47,7 +53,7 @@ compare: $(STAMP) ## the README's sweep: kl, reverse_kl, js, gan x seeds 0-2 on 
 	$(BIN)/gancli report outputs/compare/a outputs/compare/b out=outputs/compare
 
 lint: $(STAMP) ## ruff over the package and the tests
-	$(BIN)/ruff check gancli tests
+	$(BIN)/ruff check gancli tests tools
 
 clean: ## remove the virtual environment and build files (keeps outputs/)
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

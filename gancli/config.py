@@ -108,6 +108,9 @@ class TrainConfig:
     objective: SummaryMetric = "high_quality_fraction"
     progress: bool = True
     plots: bool = True  # draw plots/ and TensorBoard's figures at every evaluation
+    on_nonfinite: Literal["stop", "rollback"] = "stop"  # rollback: back to the last checkpoint, lower rates
+    rollback_lr_factor: float = field(default=0.5, metadata=bounds(0, 1, lo_open=True, hi_open=True))
+    max_rollbacks: int = field(default=3, metadata=bounds(1))
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,8 @@ class RunConfig:
 # Keys that may change between a run and its resume without changing the experiment.
 RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.eval_every", "train.ckpt_every",
                   "train.keep", "train.chunk", "train.eval_samples", "train.objective",
-                  "train.progress", "train.plots")
+                  "train.progress", "train.plots", "train.on_nonfinite", "train.rollback_lr_factor",
+                  "train.max_rollbacks")
 
 
 def parse_config(raw: dict[str, Any]) -> RunConfig:

@@ -1,10 +1,21 @@
-"""The one exception type whose message is shown to the user as a one-line error."""
+"""The exceptions whose message is shown to the user as a one-line error, with their exit status."""
 
 
 class GancliError(Exception):
     """A failure the user can act on: printed as one line, no traceback, non-zero exit (2: the
     input was wrong)."""
 
+    exit_status = 2
+
 
 class TrainingError(GancliError):
     """Training itself failed (a non-finite loss), not the input: exit status 1."""
+
+    exit_status = 1
+
+
+class StorageError(GancliError):
+    """A file could not be written (a full disk, a lost mount): exit status 1. What was saved
+    before the failure is left intact."""
+
+    exit_status = 1

@@ -1,4 +1,5 @@
-"""`gancli eval`: every metric of a trained run's checkpoint, printed as a table and kept in eval.json."""
+"""`gancli eval`: every metric of a trained run's checkpoint (or of samples from a file, against the
+run's data), printed as a table and kept in eval.json."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from gancli.errors import GancliError
 from gancli.evaluation import MIN_SAMPLES
 from gancli.run_evaluation import Evaluator, evaluation_keys
 from gancli.run_files import write_json
+from gancli.sample_file import load_samples
 from gancli.schema import bounds, parse
 from gancli.trained_run import load_run
 
@@ -23,6 +25,7 @@ class EvalConfig:
     n: int | None = field(default=None, metadata=bounds(MIN_SAMPLES))  # None: the run's train.eval_samples
     step: int | None = field(default=None, metadata=bounds(0))  # None: the newest checkpoint
     seed: int | None = field(default=None, metadata=bounds(0, 2**31 - 1))  # None: the run's own
+    samples: str | None = None  # a .npy of samples to score instead of the run's generator's
 
 
 def parse_eval_config(raw: dict[str, Any]) -> EvalConfig:
@@ -30,8 +33,8 @@ def parse_eval_config(raw: dict[str, Any]) -> EvalConfig:
 
 
 def eval_run(cfg: EvalConfig, out_dir: Path | None = None) -> dict[str, Any]:
-    """Evaluate the checkpoint and write eval.json into out_dir (default: the run's directory);
-    returns what it holds.
+    """Evaluate the checkpoint (or, with cfg.samples, the samples in that file against the run's
+    data and critic), write the result to `eval_file(cfg, out_dir)`, and return it.
 
     With the defaults (the run's seed and sample count) this reproduces the evaluation the run
     logged at that step.
@@ -40,12 +43,28 @@ def eval_run(cfg: EvalConfig, out_dir: Path | None = None) -> dict[str, Any]:
         raise GancliError(f"n={cfg.n} is too many: the nearest-neighbour metrics compare every pair of samples; "
                           f"use n={MAX_SAMPLES} or fewer")
     run = load_run(Path(cfg.run_dir), cfg.step)
-    n = run.cfg.train.eval_samples if cfg.n is None else cfg.n
     seed = run.cfg.seed if cfg.seed is None else cfg.seed
-    _, _, metrics = Evaluator(run.problem, n).evaluate(run.state, run.step, evaluation_keys(seed))
-    result = {"step": run.step, "n": n, "seed": seed, **metrics}
-    write_json((run.run_dir if out_dir is None else Path(out_dir)) / "eval.json", result)
+    if cfg.samples is None:
+        n = run.cfg.train.eval_samples if cfg.n is None else cfg.n
+        _, _, metrics = Evaluator(run.problem, n).evaluate(run.state, run.step, evaluation_keys(seed))
+        result = {"step": run.step, "n": n, "seed": seed, **metrics}
+    else:
+        fake = load_samples(Path(cfg.samples), run.problem.data.dim, MIN_SAMPLES, MAX_SAMPLES)[:cfg.n]
+        evaluator = Evaluator(run.problem, len(fake))
+        metrics = evaluator.score(run.state, evaluator.real(evaluation_keys(seed)), fake)
+        result = {"samples": cfg.samples, "step": run.step, "n": len(fake), "seed": seed, **metrics}
+    write_json(eval_file(cfg, out_dir), result)
     return result
+
+
+def eval_file(cfg: EvalConfig, out_dir: Path | None = None) -> Path:
+    """Where the result goes: eval.json in out_dir; by default beside the run, or, for a samples
+    file x.npy, x.eval.json beside it (the run's own eval.json is about its generator)."""
+    if out_dir is not None:
+        return Path(out_dir) / "eval.json"
+    if cfg.samples is not None:
+        return Path(cfg.samples).with_suffix(".eval.json")
+    return Path(cfg.run_dir) / "eval.json"
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -194,7 +194,7 @@ def final_samples(run: RunRecord) -> np.ndarray | None:
     newest), if it left one."""
     steps = [run.summary["step"]] if run.summary is not None else snapshot_steps(run.path / "plots")[-1:]
     frames = [run.path / "plots" / f"samples_{step:07d}.npy" for step in steps]
-    return np.load(frames[0]) if frames and frames[0].exists() else None
+    return np.load(frames[0], allow_pickle=False) if frames and frames[0].exists() else None
 
 
 def write_report(cfg: ReportConfig) -> dict[str, Any]:

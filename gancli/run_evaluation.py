@@ -63,15 +63,22 @@ class Evaluator:
 
     def evaluate(self, state: State, step: int, keys: EvaluationKeys) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """(real samples, generated samples, every metric) at `step`."""
-        data = self.problem.data
         fake = self.samples(state, jax.random.fold_in(keys.samples, step), self.n)
-        real = np.asarray(data.sample(keys.real, self.n))
-        metrics: dict[str, Any] = evaluate_samples(real, fake, data)
+        real = self.real(keys)
+        return real, fake, self.score(state, real, fake)
+
+    def real(self, keys: EvaluationKeys) -> np.ndarray:
+        """The n real samples every evaluation compares with."""
+        return np.asarray(self.problem.data.sample(keys.real, self.n))
+
+    def score(self, state: State, real: np.ndarray, fake: np.ndarray) -> dict[str, Any]:
+        """Every metric of `fake` against `real`, and what the state's critic makes of them."""
+        metrics: dict[str, Any] = evaluate_samples(real, fake, self.problem.data)
         if not self.problem.explicit:
-            whole_packs = self.n - self.n % self.problem.pack
+            whole_packs = len(fake) - len(fake) % self.problem.pack
             judged = self._judge(state["d"], real[:whole_packs], fake[:whole_packs])
             metrics.update({k: float(v) for k, v in judged.items()})
-        return real, fake, metrics
+        return metrics
 
     def frame(self, state: State, keys: EvaluationKeys) -> np.ndarray:
         """The generator's image of the run's fixed noise: one snapshot of the animation."""

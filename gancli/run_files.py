@@ -1,4 +1,5 @@
-"""The files a run leaves beside its checkpoints: metrics.jsonl, summary.json, failure.json."""
+"""The files a run leaves beside its checkpoints: metrics.jsonl, summary.json, failure.json,
+rollbacks.jsonl."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from gancli.errors import GancliError
 
 FAILURE_FILE = "failure.json"  # written when training stops on a non-finite loss
+ROLLBACKS_FILE = "rollbacks.jsonl"  # a line per rollback of train.on_nonfinite=rollback
 STEP_PICTURE = re.compile(r"(samples|critic)_(\d{7,})\.(png|npy)")  # plots/ files of one evaluation step
 
 
@@ -20,8 +22,11 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     half of one. tmp keeps path's suffix (np.save and PIL go by it)."""
     path = Path(path)
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:  # name the file the caller asked for, not the temporary one
+        raise OSError(err.errno, err.strerror, str(path)) from err
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
@@ -40,6 +45,11 @@ class MetricsLog:
             return
         kept = [r for r in self.read() if r["step"] <= step]
         _write_text_atomically(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def keep_first(self, count: int) -> None:
+        """Drop every record after the first `count`."""
+        if self.path.exists():
+            _write_text_atomically(self.path, "".join(json.dumps(r) + "\n" for r in self.read()[:count]))
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:

@@ -21,7 +21,7 @@ class TensorBoardLog:
     its own, and its flush does not wait for the queue), so `flush()` before a checkpoint puts
     on disk every event the checkpoint covers. A resumed run first writes a purge marker at its
     checkpoint + 1: TensorBoard then hides what the interrupted one logged past the checkpoint,
-    as metrics.jsonl drops those lines, and the resumed run logs them again.
+    as metrics.jsonl drops those lines, and the resumed run logs them again. A rollback does the same.
     """
 
     def __init__(self, directory: Path, train_metrics: tuple[str, ...], resumed_from: int | None):
@@ -33,8 +33,14 @@ class TensorBoardLog:
         Path(directory).mkdir(parents=True, exist_ok=True)
         # The pid in the name: two attempts started within one second get files of their own.
         self._writer = EventsWriter(str(Path(directory) / "events"), f".{os.getpid()}")
+        self._session_log = SessionLog
         if resumed_from is not None:
-            self._write(Event(step=resumed_from + 1, session_log=SessionLog(status=SessionLog.START)))
+            self.purge_after(resumed_from)
+
+    def purge_after(self, step: int) -> None:
+        """Hide the events past `step` that were written before this call (a resume or a rollback
+        goes back there and logs those steps again)."""
+        self._write(self._event(step=step + 1, session_log=self._session_log(status=self._session_log.START)))
 
     def _write(self, event: Any) -> None:
         event.wall_time = time.time()

@@ -1,10 +1,11 @@
 """The GAN problem and its pure, jit-compiled train chunk.
 
-The train state is one pytree: both players' parameters and Adam states, the step counter and
-the base key. A chunk is `lax.scan` over K steps; each step does `d_steps` critic ascent steps,
-then one generator descent step (for an explicit model trained by maximum likelihood: one
-ascent step on its log-likelihood, and no critic). Every random number comes from fold_in(base key, step), so the
-same step draws the same samples whether or not the run was stopped and resumed in between.
+The train state is one pytree: both players' parameters and Adam states, the step counter, the
+base key, and the learning-rate scale that a rollback lowers (with the count of rollbacks). A
+chunk is `lax.scan` over K steps; each step does `d_steps` critic ascent steps, then one
+generator descent step (for an explicit model trained by maximum likelihood: one ascent step on
+its log-likelihood, and no critic). Every random number comes from fold_in(base key, step), so
+the same step draws the same samples whether or not the run was stopped and resumed in between.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
         g, d = make_models(cfg.model, shapes, init_key)
         g_params = nnx.state(g)
         state = {"g": g_params, "g_opt": problem.g_opt.init(g_params),
-                 "step": jnp.zeros((), jnp.int32), "key": train_key}
+                 "step": jnp.zeros((), jnp.int32), "key": train_key,
+                 "lr_scale": jnp.ones(()), "rollbacks": jnp.zeros((), jnp.int32)}
         if problem.ema_decay:  # a running sum and its total weight: see evaluated_generator
             state["g_ema"] = jax.tree.map(jnp.zeros_like, g_params)
             state["g_ema_weight"] = jnp.zeros(())
@@ -200,8 +202,13 @@ def surface_label(head: Head) -> str:
     return "T(x)" if isinstance(head.objective, Divergence) else "critic output v(x)"
 
 
-def _critic_update(problem: GanProblem, d_params: Any, d_opt: Any, g_params: Any,
-                   key: Array) -> tuple[Any, Any, Array, Array]:
+def _scaled(updates: Any, lr_scale: Array | float) -> Any:
+    """Adam's updates are proportional to its learning rate: scaling them scales the rate."""
+    return jax.tree.map(lambda u: u * lr_scale, updates)
+
+
+def _critic_update(problem: GanProblem, d_params: Any, d_opt: Any, g_params: Any, key: Array,
+                   lr_scale: Array | float = 1.0) -> tuple[Any, Any, Array, Array]:
     """One critic ascent step on fresh samples: (params, optimiser state, objective, estimates)."""
 
     def d_objective(d_params: Any) -> tuple[Array, Array]:
@@ -215,17 +222,18 @@ def _critic_update(problem: GanProblem, d_params: Any, d_opt: Any, g_params: Any
     (objective, estimates), grads = jax.value_and_grad(d_objective, has_aux=True)(d_params)
     # The critic ascends: optax descends, so feed it the negated gradient.
     updates, d_opt = problem.d_opt.update(jax.tree.map(jnp.negative, grads), d_opt, d_params)
-    return optax.apply_updates(d_params, updates), d_opt, objective, estimates
+    return optax.apply_updates(d_params, _scaled(updates, lr_scale)), d_opt, objective, estimates
 
 
-def _generator_objective(problem: GanProblem, g_params: Any, d_params: Any, d_opt: Any, key: Array) -> Array:
+def _generator_objective(problem: GanProblem, g_params: Any, d_params: Any, d_opt: Any, key: Array,
+                         lr_scale: Array | float = 1.0) -> Array:
     """G's loss against the critic, or, with unroll_steps=k, against the critic after k more
     ascent steps that G differentiates through (Unrolled GAN, Metz et al. 2017, eq. 9)."""
     if problem.unroll_steps:
         def unrolled(carry: tuple[Any, Any], i: Array) -> tuple[tuple[Any, Any], None]:
             params, opt = carry
             params, opt, _, _ = _critic_update(problem, params, opt, g_params,
-                                               jax.random.fold_in(jax.random.fold_in(key, 1), i))
+                                               jax.random.fold_in(jax.random.fold_in(key, 1), i), lr_scale)
             return (params, opt), None
 
         (d_params, _), _ = jax.lax.scan(unrolled, (d_params, d_opt), jnp.arange(problem.unroll_steps))
@@ -240,12 +248,13 @@ def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array
     objective, estimates = jnp.zeros(()), jnp.zeros((len(problem.heads),))
     for i in range(problem.d_steps):  # unrolled: d_steps is small and static
         d_params, d_opt, objective, estimates = _critic_update(problem, d_params, d_opt, state["g"],
-                                                              jax.random.fold_in(step_key, i))
+                                                              jax.random.fold_in(step_key, i), state["lr_scale"])
 
     g_key = jax.random.fold_in(step_key, problem.d_steps)
-    g_loss, grads = jax.value_and_grad(_generator_objective, argnums=1)(problem, state["g"], d_params, d_opt, g_key)
+    g_loss, grads = jax.value_and_grad(_generator_objective, argnums=1)(problem, state["g"], d_params, d_opt, g_key,
+                                                                        state["lr_scale"])
     updates, g_opt = problem.g_opt.update(grads, state["g_opt"], state["g"])
-    g_params = optax.apply_updates(state["g"], updates)
+    g_params = optax.apply_updates(state["g"], _scaled(updates, state["lr_scale"]))
 
     new_state = {"g": g_params, "d": d_params, "g_opt": g_opt, "d_opt": d_opt,
                  "step": state["step"] + 1, "key": state["key"]}
@@ -265,7 +274,8 @@ def _mle_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array
 
     log_likelihood, grads = jax.value_and_grad(mean_log_likelihood)(state["g"])
     updates, g_opt = problem.g_opt.update(jax.tree.map(jnp.negative, grads), state["g_opt"], state["g"])
-    new_state = {**state, "g": optax.apply_updates(state["g"], updates), "g_opt": g_opt, "step": state["step"] + 1}
+    new_state = {**state, "g": optax.apply_updates(state["g"], _scaled(updates, state["lr_scale"])), "g_opt": g_opt,
+                 "step": state["step"] + 1}
     # KL(P || Q) = E_P[log p - log q], estimated on the same batch with the data's known density.
     kl = jnp.mean(problem.data.log_density_jax(real)) - log_likelihood
     return new_state, {"log_likelihood": log_likelihood, "divergence_estimate": kl}

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 
-from gancli.checkpoints import Checkpointer, state_shapes
+from gancli.checkpoints import Checkpointer, DamagedCheckpoint, state_shapes
 from gancli.config import RunConfig, parse_config
 from gancli.errors import GancliError
 from gancli.train_step import GanProblem, State, build
@@ -43,19 +44,31 @@ def load_run(run_dir: Path, step: int | None = None) -> TrainedRun:
         if not steps:
             raise GancliError(f"{run_dir} has no complete checkpoint yet; wait for the run's first save "
                               "(train.ckpt_every) or resume it")
-        if step is None:
-            step = steps[-1]
+        if step is None:  # the newest that reads back intact
+            restored = checkpointer.newest_intact(lambda metadata: _restore_target(run_dir, metadata))
+            assert restored is not None  # there are steps: an intact one, or newest_intact raised
+            metadata, state, step = restored.metadata, restored.state, restored.step
         elif step not in steps:
             raise GancliError(f"{run_dir} has no checkpoint at step {step}; it has step "
                               f"{', '.join(map(str, steps))} (train.keep sets how many are kept)")
-        metadata = checkpointer.metadata(step)
+        else:
+            try:
+                metadata, state = checkpointer.read_verified(step, lambda md: _restore_target(run_dir, md))
+            except DamagedCheckpoint as damage:
+                raise GancliError(f"the checkpoint at step {step} of {run_dir} is damaged: {damage}; pick another "
+                                  f"step (it has step {', '.join(map(str, steps))})") from None
         cfg = parse_config(metadata["config"])
-        problem, init = build(cfg)
-        abstract = jax.eval_shape(init)
-        if metadata["shapes"] != state_shapes(abstract):
-            raise GancliError(f"the checkpoint at step {step} of {run_dir} holds a train state of another layout "
-                              f"(saved by gancli {metadata['versions'].get('gancli', '?')}); "
-                              "read it with that version of gancli")
-        return TrainedRun(run_dir, cfg, problem, checkpointer.restore(step, abstract), step)
+        return TrainedRun(run_dir, cfg, build(cfg)[0], state, step)
     finally:
         checkpointer.close()
+
+
+def _restore_target(run_dir: Path, metadata: dict[str, Any]) -> Any:
+    """The abstract train state of the run a checkpoint's metadata describes."""
+    cfg = parse_config(metadata["config"])
+    abstract = jax.eval_shape(build(cfg)[1])
+    if metadata["shapes"] != state_shapes(abstract):
+        raise GancliError(f"the checkpoint at step {metadata['step']} of {run_dir} holds a train state of another "
+                          f"layout (saved by gancli {metadata['versions'].get('gancli', '?')}); "
+                          "read it with that version of gancli")
+    return abstract

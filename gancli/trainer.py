@@ -1,11 +1,13 @@
 """Train and evaluate one run: the host loop around the jitted chunk.
 
-Resumes from the run's own checkpoints, logs metrics, evaluates and plots, checkpoints, turns
-SIGINT/SIGTERM into "save, then exit", and stops on non-finite losses.
+Holds the run directory's lock, resumes from its newest intact checkpoint, logs metrics,
+evaluates and plots, checkpoints, turns SIGINT/SIGTERM into "save, then exit", stops (or rolls
+back) on non-finite losses, and turns a failed write into one clear error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -15,15 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from gancli.checkpoints import Checkpointer, state_shapes
+from gancli.checkpoints import Checkpointer, DamagedCheckpoint, set_aside, state_shapes
 from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
-from gancli.errors import GancliError, TrainingError
+from gancli.errors import GancliError, StorageError, TrainingError
 from gancli.evaluation import SAMPLE_METRICS
 from gancli.run_evaluation import Evaluator, evaluation_keys
-from gancli.run_files import FAILURE_FILE, MetricsLog, write_failure, write_json
+from gancli.run_files import FAILURE_FILE, ROLLBACKS_FILE, MetricsLog, write_failure, write_json
+from gancli.run_lock import RunLock
 from gancli.run_pictures import RunPictures
 from gancli.schema import flatten
 from gancli.tensorboard_log import TensorBoardLog
@@ -100,35 +104,63 @@ class Trainer:
             raise GancliError(f"train.objective={cfg.train.objective} is not a metric of this run; choose one of: "
                               f"{', '.join(summary_metrics)}")
         self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.rollback_log = MetricsLog(self.run_dir / ROLLBACKS_FILE)
         self.keys = evaluation_keys(cfg.seed)
         self.evaluator = Evaluator(self.problem, cfg.train.eval_samples)
         self.pictures = RunPictures(self.run_dir / "plots", cfg, self.problem)
 
     def run(self) -> dict[str, Any]:
-        with StopRequest() as stop:  # held until the last save is on disk: a Ctrl-C cannot cut it short
+        # The lock first: a second writer must not even clean up the first one's temporary files.
+        with RunLock(self.run_dir) as lock, StopRequest() as stop:  # stop: held until the last save is on disk
+            state, saved = self._restore_or_init()
+            lock.sign()
             checkpointer = Checkpointer(self.run_dir / "checkpoints", self.cfg.train.keep)
             try:
-                return self._train(checkpointer, stop)
-            finally:
-                checkpointer.close()  # waits for an async save in flight
+                summary = self._train(state, saved, checkpointer, stop)
+            except BaseException:
+                with contextlib.suppress(StorageError):  # the error already raised says more
+                    checkpointer.close()
+                raise
+            checkpointer.close()  # waits for an async save in flight
+            return summary
 
-    def _restore_or_init(self, checkpointer: Checkpointer) -> State:
-        # Resume order: the newest complete checkpoint in this run dir, else a fresh start
-        # from the seed. Metrics logged after that checkpoint are dropped: the resumed run
-        # logs those steps again, identically.
-        step = checkpointer.latest_step()
-        if step is None:
-            self.metrics_log.truncate_after(0)
-            self.pictures.truncate_after(0)
-            return jax.jit(self._init)()
+    def _restore_or_init(self) -> tuple[State, int | None]:
+        """(state, its checkpoint step): the newest intact checkpoint in this run dir, else a fresh
+        start from the seed. Damaged checkpoints newer than it are set aside as <step>.damaged.
+
+        Metrics and pictures logged after that checkpoint are dropped: the resumed run logs those
+        steps again, identically. Read before the writable Checkpointer opens, which cleans up.
+        """
+        directory = self.run_dir / "checkpoints"
+        restored = None
+        if directory.is_dir():
+            reader = Checkpointer(directory, read_only=True)
+            try:
+                restored = reader.newest_intact(self._resume_target)
+            finally:
+                reader.close()
+        if restored is None:
+            self._truncate_logs(0, rollbacks=0)
+            return jax.jit(self._init)(), None
+        for step, _ in restored.skipped:
+            log.warning("set the damaged checkpoint of step %d aside as %s", step, set_aside(directory, step))
+        log.info("resuming %s from step %d", self.run_dir, restored.step)
+        self._truncate_logs(restored.step, rollbacks=int(restored.state["rollbacks"]))
+        return restored.state, restored.step
+
+    def _resume_target(self, metadata: dict[str, Any]) -> State:
+        """The restore target for a checkpoint, once its metadata shows this config may resume it."""
+        step = metadata["step"]
         if step > self.cfg.train.steps:
             raise GancliError(f"{self.run_dir} is already at step {step}, past train.steps={self.cfg.train.steps}; "
                               f"pass train.steps={step} or more to continue it")
-        _check_resumable(checkpointer.metadata(step), self.cfg, self.abstract_state, self.run_dir)
-        log.info("resuming %s from step %d", self.run_dir, step)
+        _check_resumable(metadata, self.cfg, self.abstract_state, self.run_dir)
+        return self.abstract_state
+
+    def _truncate_logs(self, step: int, rollbacks: int) -> None:
         self.metrics_log.truncate_after(step)
         self.pictures.truncate_after(step)
-        return checkpointer.restore(step, self.abstract_state)
+        self.rollback_log.keep_first(rollbacks)  # those the state has been through; later ones recur
 
     def _save(self, checkpointer: Checkpointer, state: State, step: int) -> None:
         checkpointer.save(step, state, {
@@ -153,17 +185,23 @@ class Trainer:
                 tensorboard.images(step, figures)
         return records or [], evaluation
 
-    def _train(self, checkpointer: Checkpointer, stop: StopRequest) -> dict[str, Any]:
-        state = self._restore_or_init(checkpointer)
-        (self.run_dir / FAILURE_FILE).unlink(missing_ok=True)  # an earlier attempt's: this one writes its own
-        if int(state["step"]) < self.cfg.train.steps:  # an extended run has not finished until it does
-            (self.run_dir / "summary.json").unlink(missing_ok=True)
-        saved = checkpointer.latest_step()  # tracked here: no directory listing in the loop
-        tensorboard = TensorBoardLog(self.run_dir / "tb", self.problem.metric_names, resumed_from=saved)
+    def _train(self, state: State, saved: int | None, checkpointer: Checkpointer,
+               stop: StopRequest) -> dict[str, Any]:
+        """`saved`: the step of the newest checkpoint (tracked here: no directory listing in the loop)."""
         try:
-            return self._train_from(state, saved, checkpointer, tensorboard, stop)
-        finally:
-            tensorboard.close()
+            (self.run_dir / FAILURE_FILE).unlink(missing_ok=True)  # an earlier attempt's: this one writes its own
+            if int(state["step"]) < self.cfg.train.steps:  # an extended run has not finished until it does
+                (self.run_dir / "summary.json").unlink(missing_ok=True)
+            tensorboard = TensorBoardLog(self.run_dir / "tb", self.problem.metric_names, resumed_from=saved)
+            try:
+                return self._train_from(state, saved, checkpointer, tensorboard, stop)
+            finally:
+                tensorboard.close()
+        except OSError as err:  # metrics, pictures, TensorBoard, summary: every write is whole or absent
+            where = err.filename or "a file of the run"
+            raise StorageError(f"could not write {where} ({err.strerror or err}); the checkpoints and metrics "
+                               f"saved before are intact: free space or fix the directory, then resume with: "
+                               f"gancli resume {self.run_dir}") from err
 
     def _train_from(self, state: State, saved: int | None, checkpointer: Checkpointer, tensorboard: TensorBoardLog,
                     stop: StopRequest) -> dict[str, Any]:
@@ -183,11 +221,17 @@ class Trainer:
             started = time.perf_counter()
             state, metrics = chunk(state, np.int32(boundary))
             metrics = jax.device_get(metrics)  # host-device sync: once per chunk
+            checkpointer.check()  # an async save that failed stops the run now, not at the next save
             end = min(step + tc.chunk, boundary)
             if step > start_step:  # the first chunk includes compilation
                 train_seconds += time.perf_counter() - started
                 timed_steps += end - step
-            records = self._records(metrics, step, end, saved)
+            records, first_bad = self._records(metrics, step, end)
+            if first_bad is not None:
+                state, step = self._after_nonfinite(state, records, step, end, first_bad, saved, checkpointer,
+                                                    tensorboard)
+                bar.n = step
+                continue
             step = end
             if records:
                 last = {k: records[-1][k] for k in self.problem.metric_names}
@@ -220,12 +264,10 @@ class Trainer:
                  self.run_dir / "summary.json")
         return summary
 
-    def _records(self, metrics: dict[str, np.ndarray], step: int, end: int, saved: int | None) -> list[dict[str, Any]]:
-        """The logged steps among `step + 1 .. end` as JSON-ready records.
-
-        If a loss is not finite, the records before it are appended to metrics.jsonl and the run
-        stops with a GancliError naming the steps and the intact checkpoint (`saved`).
-        """
+    def _records(self, metrics: dict[str, np.ndarray], step: int,
+                 end: int) -> tuple[list[dict[str, Any]], int | None]:
+        """(the logged steps among `step + 1 .. end` before any non-finite loss, as JSON-ready
+        records; the first step whose loss is not finite, or None)."""
         tc = self.cfg.train
         active = slice(0, end - step)
         values = {k: metrics[k][active] for k in self.problem.metric_names}
@@ -237,15 +279,55 @@ class Trainer:
                 break
             if s % tc.log_every == 0 or s == tc.steps:
                 records.append({"step": s, **{k: float(values[k][i]) for k in self.problem.metric_names}})
-        if first_bad is not None:
-            self.metrics_log.append(records)  # the finite lead-up to the blow-up is worth keeping
-            kept = f"the checkpoint at step {saved} is intact" if saved is not None else "no checkpoint was saved"
-            message = (f"non-finite loss in steps {step + 1}-{end} (first at step {first_bad}) with divergence "
-                       f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss); {kept}; "
-                       "lower optim.d.lr and optim.g.lr or choose another divergence")
-            write_failure(self.run_dir / FAILURE_FILE, first_bad, message)
-            raise TrainingError(message)
-        return records
+        return records, first_bad
+
+    def _after_nonfinite(self, state: State, records: list[dict[str, Any]], step: int, end: int, first_bad: int,
+                         saved: int | None, checkpointer: Checkpointer,
+                         tensorboard: TensorBoardLog) -> tuple[State, int]:
+        """Roll back (train.on_nonfinite=rollback, retries left): the state and step to go on from.
+
+        Otherwise stop: the records before the blow-up are appended to metrics.jsonl,
+        failure.json says why, and a TrainingError names the steps and the intact checkpoint.
+        """
+        tc, rollbacks = self.cfg.train, int(state["rollbacks"])
+        if tc.on_nonfinite == "rollback" and rollbacks < tc.max_rollbacks:
+            return self._roll_back(state, first_bad, saved, checkpointer, tensorboard)
+        self.metrics_log.append(records)  # the finite lead-up to the blow-up is worth keeping
+        kept = f"the checkpoint at step {saved} is intact" if saved is not None else "no checkpoint was saved"
+        after = f" after {rollbacks} rollback(s) with lower learning rates" if rollbacks else ""
+        message = (f"non-finite loss in steps {step + 1}-{end} (first at step {first_bad}) with divergence "
+                   f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss){after}; "
+                   f"{kept}; lower optim.d.lr and optim.g.lr, choose another divergence, or pass "
+                   "train.on_nonfinite=rollback")
+        write_failure(self.run_dir / FAILURE_FILE, first_bad, message)
+        raise TrainingError(message)
+
+    def _roll_back(self, state: State, first_bad: int, saved: int | None, checkpointer: Checkpointer,
+                   tensorboard: TensorBoardLog) -> tuple[State, int]:
+        """Go back to the newest checkpoint (or the seed's initial state) with both learning rates
+        multiplied by train.rollback_lr_factor. The same steps then draw the same random numbers:
+        only the rates differ, and a resume that meets the blow-up again rolls back identically."""
+        tc = self.cfg.train
+        lr_scale = float(state["lr_scale"]) * tc.rollback_lr_factor
+        count = int(state["rollbacks"]) + 1
+        if saved is None:
+            restored, to_step = jax.jit(self._init)(), 0
+        else:
+            checkpointer.wait()
+            try:
+                _, restored = checkpointer.read_verified(saved, lambda _: self.abstract_state)
+            except DamagedCheckpoint as damage:
+                raise TrainingError(f"non-finite loss at step {first_bad}, and the checkpoint at step {saved} to "
+                                    f"roll back to is damaged: {damage}") from damage
+            to_step = saved
+        restored = {**restored, "lr_scale": jnp.asarray(lr_scale, jnp.float32),
+                    "rollbacks": jnp.asarray(count, jnp.int32)}
+        log.warning("non-finite loss at step %d: rolled back to step %d with the learning rates x%g "
+                    "(rollback %d of %d)", first_bad, to_step, lr_scale, count, tc.max_rollbacks)
+        self._truncate_logs(to_step, rollbacks=count - 1)
+        self.rollback_log.append([{"step": first_bad, "to_step": to_step, "lr_scale": lr_scale, "rollback": count}])
+        tensorboard.purge_after(to_step)
+        return restored, to_step
 
 
 def _next_multiple(step: int, every: int) -> int:

@@ -8,9 +8,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import jax
 import pytest
 
+from gancli.checkpoints import Checkpointer
 from gancli.critic_losses import NOT_ONE_OBJECTIVE, OBJECTIVES
+from gancli.train_step import build
 
 from .conftest import GANCLI, PLOTS, SMOKE, assert_one_line_error, compose_config, gancli
 from .test_pictures import events, scalar_steps, visible
@@ -233,9 +236,14 @@ def test_sigint_saves_and_exits_130(env, tmp_path):
                             text=True)
     _wait_for_metrics(run_dir, proc)
     proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # an impatient second Ctrl-C while it saves: ignored
     proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGINT
-    assert len(list((run_dir / "checkpoints").iterdir())) == 1
+    (step,) = Checkpointer(run_dir / "checkpoints", read_only=True).all_steps()
+    cfg = compose_config(*SMOKE, "train.steps=200000", "train.ckpt_every=100000")
+    abstract = jax.eval_shape(build(cfg)[1])
+    Checkpointer(run_dir / "checkpoints", read_only=True).read_verified(step, lambda _: abstract)  # intact
 
 
 @pytest.mark.slow

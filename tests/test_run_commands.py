@@ -73,6 +73,20 @@ def test_samples_are_the_ones_the_evaluation_scored(run_dir):
     assert Image.open(out.with_suffix(".png")).size[0] >= 400
 
 
+def test_eval_of_a_samples_file_scores_it_as_the_run_scored_its_own(run_dir):
+    """The samples `gancli sample` draws with the run's defaults, scored from their file, give
+    the run's final numbers: same metrics, same real samples, same critic."""
+    out = run_dir.parent / "scored.npy"
+    sample_run(SampleConfig(run_dir=str(run_dir), n=256, out=str(out)))
+    result = eval_run(EvalConfig(run_dir=str(run_dir), samples=str(out)))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert result["samples"] == str(out) and result["n"] == 256
+    for name in ("high_quality_fraction", "precision", "recall", "density", "coverage", "critic_estimate"):
+        assert result[name] == summary[name], name
+    assert json.loads(out.with_suffix(".eval.json").read_text()) == result  # beside the file, not the run
+    assert eval_run(EvalConfig(run_dir=str(run_dir), samples=str(out), n=100))["n"] == 100  # the first n
+
+
 def test_many_samples_are_drawn_in_batches(run_dir):
     out = run_dir.parent / "many.npy"
     sample_run(SampleConfig(run_dir=str(run_dir), n=SAMPLE_BATCH + 10, out=str(out), step=20, seed=3))

@@ -20,13 +20,14 @@ def _parse(raw: dict[str, Any]) -> Any:
 
 
 def _eval(cfg: Any, output_dir: Path) -> None:
-    from gancli.eval_run import eval_run, format_table
+    from gancli.eval_run import eval_file, eval_run, format_table
 
-    # One evaluation goes beside the run; each job of a sweep (-m) into its own job directory.
-    out_dir = output_dir if HydraConfig.get().mode == RunMode.MULTIRUN else Path(cfg.run_dir)
+    # One evaluation goes beside the run (or its samples file); each job of a sweep (-m) into its
+    # own job directory.
+    out_dir = output_dir if HydraConfig.get().mode == RunMode.MULTIRUN else None
     result = eval_run(cfg, out_dir)
     print(format_table(result), flush=True)
-    print(f"(written to {out_dir / 'eval.json'})", flush=True)
+    print(f"(written to {eval_file(cfg, out_dir)})", flush=True)
 
 
 @hydra.main(config_path="pkg://gancli.conf", config_name="eval", version_base="1.3")

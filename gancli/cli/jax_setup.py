@@ -29,3 +29,6 @@ def quiet_library_logs() -> None:
     """Hydra sets the root logger to INFO; keep JAX's, absl's and matplotlib's chatter out of run logs."""
     for name in ("jax", "absl", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # A log line that cannot be written (a full disk) is dropped, not printed as a traceback:
+    # the write that matters fails too, with its own one-line error.
+    logging.raiseExceptions = False

@@ -3,11 +3,13 @@
 Hydra rewrites <run_dir>/.hydra/ (config, overrides) before the task runs, so a resume that is
 then refused (a shape change, a bad value) would leave the run recorded with overrides it never
 ran with, and every later `gancli resume` would replay them. The files are put back on a usage
-error (exit status 2).
+error (exit status 2). A new run directory that such an error leaves with nothing but Hydra's
+record in it is removed: bad input changes nothing on disk.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +39,27 @@ def kept_on_failure(run_dir: Path | None) -> Iterator[None]:
     try:
         yield
     except SystemExit as exit_:
-        if exit_.code == USAGE_ERROR:
+        if exit_.code == USAGE_ERROR and run_dir is not None and run_dir.is_dir():
             for path, text in saved.items():
                 write_atomically(path, lambda tmp, text=text: tmp.write_text(text))
         raise
+
+
+def discard_unused_run_dir(run_dir: Path, log_name: str) -> None:
+    """Remove run_dir if it holds only what Hydra wrote before the task failed: .hydra/ and an
+    empty log, and then its parents below the working directory that are left empty. A directory
+    with anything else in it (checkpoints, metrics, a log with lines from an earlier attempt) is
+    left alone."""
+    run_dir = Path(run_dir)
+    if not (run_dir / ".hydra").is_dir():
+        return
+    log = run_dir / log_name
+    others = {p.name for p in run_dir.iterdir()} - {".hydra", log_name}
+    if others or (log.exists() and log.stat().st_size) or any(p.is_dir() for p in (run_dir / ".hydra").iterdir()):
+        return
+    shutil.rmtree(run_dir)
+    cwd = Path.cwd().resolve()
+    for parent in run_dir.resolve().parents:  # and the folders made for it (outputs/train/), if now empty
+        if parent == cwd or not parent.is_relative_to(cwd) or any(parent.iterdir()):
+            break
+        parent.rmdir()

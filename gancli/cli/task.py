@@ -12,15 +12,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gancli.cli.errors import TRAINING_FAILED, USAGE_ERROR, fail
+from gancli.cli.errors import USAGE_ERROR, fail
 from gancli.cli.jax_setup import configure_jax, quiet_library_logs
-from gancli.errors import GancliError, TrainingError
+from gancli.cli.run_record import discard_unused_run_dir
+from gancli.errors import GancliError, StorageError
 
 C = TypeVar("C")
 
@@ -41,13 +42,26 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
     try:
         typed = parse(OmegaConf.to_container(cfg, resolve=True))
     except GancliError as err:
-        fail(command, str(err))
+        _fail_on_input(command, err, hydra_cfg)
     configure_jax()
     try:
-        return run(typed, Path(output_dir))
+        try:
+            return run(typed, Path(output_dir))
+        except OSError as err:  # an output path that cannot be written (the trainer says more itself)
+            raise StorageError(f"could not write {err.filename or 'a file'} ({err.strerror or err}); choose a "
+                               "writable place, or free some space") from err
     except GancliError as err:
         if hydra_cfg.mode != RunMode.MULTIRUN:
-            fail(command, str(err), TRAINING_FAILED if isinstance(err, TrainingError) else USAGE_ERROR)
+            if err.exit_status == USAGE_ERROR:
+                _fail_on_input(command, err, hydra_cfg)
+            fail(command, str(err), err.exit_status)
         print(f"{command}: error in job {hydra_cfg.job.num} ({output_dir}): {err}", file=sys.stderr, flush=True)
         _FAILED_JOBS.append((output_dir, str(err)))
         return float("nan")
+
+
+def _fail_on_input(command: str, err: GancliError, hydra_cfg: Any) -> NoReturn:
+    """Exit 2, first removing the run dir Hydra made for this command if nothing else is in it."""
+    if hydra_cfg.output_subdir is not None:  # the commands that record a run: train, estimate
+        discard_unused_run_dir(Path(hydra_cfg.runtime.output_dir), f"{hydra_cfg.job.name}.log")
+    fail(command, str(err))

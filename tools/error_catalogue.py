@@ -1,0 +1,32 @@
+"""Rewrite docs/errors.md: run every bad input of tests/error_catalogue.py and record what
+gancli says. `make errors` runs it; tests/test_error_catalogue.py checks the page stays true."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.error_catalogue import CASES, DOC, prepare, render, run_case  # noqa: E402
+
+
+def main() -> int:
+    gancli = str(Path(sys.executable).parent / "gancli")
+    with tempfile.TemporaryDirectory() as scratch:
+        prepare(Path(scratch), gancli, dict(os.environ))
+        rows = []
+        for case in CASES:
+            status, stderr = run_case(case, Path(scratch))
+            rows.append((case, status, stderr))
+            print(f"{status}  gancli {' '.join(case.args)}\n   {stderr.strip()}", flush=True)
+    DOC.write_text(render(rows))
+    print(f"wrote {DOC} ({len(rows)} cases)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
