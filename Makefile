@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-slow faults errors evidence compare lint clean
+.PHONY: help install train test test-slow faults errors bench evidence compare lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +33,13 @@ faults: $(STAMP) ## SIGKILL a real training run 20 times, resume it each time, c
 
 errors: $(STAMP) ## rewrite docs/errors.md: every bad input of the catalogue and what gancli says (~20 s)
 	$(BIN)/python tools/error_catalogue.py
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## gancli against a PyTorch eager reference, side by side; writes BENCHMARKS.md (~10 min)
+	$(BIN)/python tools/bench.py
 
 evidence: $(STAMP) ## retrain the defaults on ring and grid, 5 seeds each (two sweeps side by side, ~10 min), report them
 	rm -rf outputs/evidence && mkdir -p outputs/evidence

@@ -9,6 +9,7 @@ if nothing were wrong. `newest_intact` skips damaged checkpoints and says which.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 import warnings
@@ -26,7 +27,9 @@ from gancli.errors import GancliError, StorageError
 
 log = logging.getLogger(__name__)
 
-DAMAGED_SUFFIX = ".damaged"  # a damaged checkpoint set aside: Orbax ignores names that are not steps
+# Checkpoints set aside: Orbax ignores names that are not steps, and nothing is deleted.
+DAMAGED_SUFFIX = ".damaged"
+ROLLED_BACK_SUFFIX = ".rolled-back"  # newer than the step a rollback went back to
 
 
 def state_shapes(state: Any) -> dict[str, list[int]]:
@@ -41,9 +44,12 @@ def _host_array(leaf: Any) -> np.ndarray:
     return np.asarray(jax.device_get(leaf))
 
 
-def state_digest(state: Any) -> str:
-    """SHA-256 over every array's path, dtype, shape and bytes."""
+def state_digest(state: Any, metadata: dict[str, Any]) -> str:
+    """SHA-256 over the metadata (as canonical JSON, without the digest) and every array's path,
+    dtype, shape and bytes: the config it holds (seed, rates) matters as much as the arrays."""
     digest = hashlib.sha256()
+    described = {k: v for k, v in metadata.items() if k != "digest"}
+    digest.update(json.dumps(described, sort_keys=True).encode())
     flat, _ = jax.tree_util.tree_flatten_with_path(state)
     for path, leaf in flat:
         array = np.ascontiguousarray(_host_array(leaf))
@@ -108,7 +114,7 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def save(self, step: int, state: Any, metadata: dict[str, Any]) -> None:
-        metadata = {**metadata, "digest": state_digest(state)}
+        metadata = {**metadata, "digest": state_digest(state, metadata)}
         with self._storage_errors(f"could not save the checkpoint of step {step}"):
             self._manager.save(step, args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), metadata=ocp.args.JsonSave(metadata)))
@@ -140,8 +146,8 @@ class Checkpointer:
         except Exception as err:  # noqa: BLE001 - whatever TensorStore raises, the arrays are unreadable
             raise DamagedCheckpoint(f"its arrays cannot be read ({_reason(err)})") from err
         saved_digest = metadata.get("digest")  # checkpoints of gancli before 0.2 have none
-        if saved_digest is not None and state_digest(state) != saved_digest:
-            raise DamagedCheckpoint("its arrays differ from those saved (the checksum does not match)")
+        if saved_digest is not None and state_digest(state, metadata) != saved_digest:
+            raise DamagedCheckpoint("its arrays or metadata differ from those saved (the checksum does not match)")
         return metadata, state
 
     def newest_intact(self, abstract_of: Callable[[dict[str, Any]], Any]) -> Restored | None:
@@ -155,6 +161,8 @@ class Checkpointer:
             try:
                 metadata, state = self.read_verified(step, abstract_of)
             except DamagedCheckpoint as damage:
+                if not (self.directory / str(step)).exists():  # deleted by the run still training (train.keep)
+                    continue
                 log.warning("skipping the damaged checkpoint at step %d in %s: %s", step, self.directory, damage)
                 skipped.append((step, str(damage)))
                 continue
@@ -164,6 +172,10 @@ class Checkpointer:
             raise GancliError(f"no intact checkpoint in {self.directory} ({described}); nothing was deleted: "
                               "move that directory away to train from scratch")
         return None
+
+    def reload(self) -> None:
+        """Read the list of checkpoints again, after steps were set aside."""
+        self._manager.reload()
 
     def check(self) -> None:
         """Raise StorageError if an async save has failed since the last call."""
@@ -215,14 +227,14 @@ def _drop_closed_loop_reports() -> None:
     warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
 
-def set_aside(directory: Path, step: int) -> Path:
-    """Rename the damaged checkpoint of `step` to <step>.damaged[-k], out of Orbax's sight but
-    kept for a look."""
+def set_aside(directory: Path, step: int, suffix: str = DAMAGED_SUFFIX) -> Path:
+    """Rename the checkpoint of `step` to <step><suffix>[-k], out of Orbax's sight but kept for a
+    look. A Checkpointer open on the directory must `reload()` afterwards."""
     source = Path(directory) / str(step)
-    target = source.with_name(f"{step}{DAMAGED_SUFFIX}")
+    target = source.with_name(f"{step}{suffix}")
     k = 1
     while target.exists():
-        target = source.with_name(f"{step}{DAMAGED_SUFFIX}-{k}")
+        target = source.with_name(f"{step}{suffix}-{k}")
         k += 1
     source.rename(target)
     return target

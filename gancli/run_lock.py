@@ -30,10 +30,12 @@ class RunLock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            holder = lock.read().strip() or "unknown"
+            recorded = lock.read().strip()
             lock.close()
-            raise GancliError(f"another process (pid {holder}) is training into {self.run_dir}; wait for it to "
-                              "finish or stop it, or train into another run directory") from None
+            # The pid is signed once the holder has read its checkpoints: until then it may be an earlier one's.
+            holder = f"another process (pid {recorded})" if _alive(recorded) else "another process"
+            raise GancliError(f"{holder} is training into {self.run_dir}; wait for it to finish or stop it, or "
+                              "train into another run directory") from None
         self._file = lock
         return self
 
@@ -51,3 +53,13 @@ class RunLock:
         # Unlocked, not deleted: deleting would let a waiting process lock a file no one else sees.
         fcntl.flock(self._file, fcntl.LOCK_UN)
         self._file.close()
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True

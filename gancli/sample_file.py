@@ -12,6 +12,8 @@ import numpy as np
 
 from gancli.errors import GancliError
 
+NPY_MAGIC = b"\x93NUMPY"
+
 
 def load_samples(path: Path, dim: int, min_rows: int, max_rows: int) -> np.ndarray:
     """The (n, dim) float32 array in the .npy at `path`, or a GancliError that names the file and
@@ -23,6 +25,10 @@ def load_samples(path: Path, dim: int, min_rows: int, max_rows: int) -> np.ndarr
         raise GancliError(f"{name} must be a .npy file (numpy.save writes one)")
     if not path.is_file():
         raise GancliError(f"{name}: no such file")
+    with path.open("rb") as f:
+        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:  # a zip (.npz), text or empty file under a .npy name
+            raise GancliError(f"{name} is not a .npy file (it does not start with NumPy's header); write it with "
+                              "numpy.save")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as err:
@@ -34,7 +40,7 @@ def load_samples(path: Path, dim: int, min_rows: int, max_rows: int) -> np.ndarr
         raise GancliError(f"{name} is not a complete .npy file ({err or 'it is empty'}); write it again with "
                           "numpy.save") from None
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise GancliError(f"{name} holds {array.dtype} values; it must hold numbers")
+        raise GancliError(f"{name} holds {array.dtype} values; it must hold real numbers")
     if array.ndim != 2 or array.shape[1] != dim:
         raise GancliError(f"{name} has shape {array.shape}; the run's data is {dim}-D, so it must be (n, {dim})")
     if not min_rows <= len(array) <= max_rows:

@@ -146,6 +146,21 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
     return problem, init
 
 
+# Leaves added to the train state after gancli 0.1.0, and what a state saved without them meant.
+LATER_LEAVES = {"lr_scale": lambda: jnp.ones(()), "rollbacks": lambda: jnp.zeros((), jnp.int32)}
+
+
+def restore_target(abstract: State, saved_shapes: dict[str, list[int]]) -> State:
+    """The restore target for a checkpoint whose leaves are `saved_shapes`: `abstract` without
+    the later leaves that an older checkpoint lacks (`complete_state` adds them back)."""
+    return {k: v for k, v in abstract.items() if k not in LATER_LEAVES or k in saved_shapes}
+
+
+def complete_state(state: State) -> State:
+    """A restored state with the later leaves an older checkpoint lacks, at their old meaning."""
+    return {**{k: make() for k, make in LATER_LEAVES.items() if k not in state}, **state}
+
+
 def _merge(graph: nnx.GraphDef, params: Any) -> nnx.Module:
     # copy=True: merging inside jax.grad must not reuse Variables from another trace.
     return nnx.merge(graph, params, copy=True)

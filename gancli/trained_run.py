@@ -16,7 +16,7 @@ import jax
 from gancli.checkpoints import Checkpointer, DamagedCheckpoint, state_shapes
 from gancli.config import RunConfig, parse_config
 from gancli.errors import GancliError
-from gancli.train_step import GanProblem, State, build
+from gancli.train_step import GanProblem, State, build, complete_state, restore_target
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def load_run(run_dir: Path, step: int | None = None) -> TrainedRun:
                 raise GancliError(f"the checkpoint at step {step} of {run_dir} is damaged: {damage}; pick another "
                                   f"step (it has step {', '.join(map(str, steps))})") from None
         cfg = parse_config(metadata["config"])
-        return TrainedRun(run_dir, cfg, build(cfg)[0], state, step)
+        return TrainedRun(run_dir, cfg, build(cfg)[0], complete_state(state), step)
     finally:
         checkpointer.close()
 
@@ -66,7 +66,7 @@ def load_run(run_dir: Path, step: int | None = None) -> TrainedRun:
 def _restore_target(run_dir: Path, metadata: dict[str, Any]) -> Any:
     """The abstract train state of the run a checkpoint's metadata describes."""
     cfg = parse_config(metadata["config"])
-    abstract = jax.eval_shape(build(cfg)[1])
+    abstract = restore_target(jax.eval_shape(build(cfg)[1]), metadata["shapes"])
     if metadata["shapes"] != state_shapes(abstract):
         raise GancliError(f"the checkpoint at step {metadata['step']} of {run_dir} holds a train state of another "
                           f"layout (saved by gancli {metadata['versions'].get('gancli', '?')}); "

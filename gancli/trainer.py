@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from gancli.checkpoints import Checkpointer, DamagedCheckpoint, set_aside, state_shapes
+from gancli.checkpoints import ROLLED_BACK_SUFFIX, Checkpointer, DamagedCheckpoint, set_aside, state_shapes
 from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
 from gancli.errors import GancliError, StorageError, TrainingError
 from gancli.evaluation import SAMPLE_METRICS
@@ -31,7 +31,7 @@ from gancli.run_lock import RunLock
 from gancli.run_pictures import RunPictures
 from gancli.schema import flatten
 from gancli.tensorboard_log import TensorBoardLog
-from gancli.train_step import State, build, make_train_chunk
+from gancli.train_step import State, build, complete_state, make_train_chunk, restore_target
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +75,21 @@ def _versions() -> dict[str, str]:
 
 
 def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run_dir: Path) -> None:
-    """Refuse a resume that changes any parameter shape; warn about other changed settings."""
+    """Refuse a resume that changes any parameter shape; warn about other changed settings.
+
+    `abstract`: the restore target for this checkpoint (see train_step.restore_target)."""
     old, new = flatten(saved["config"]), flatten(to_dict(cfg))
     changed = [k for k in sorted(set(old) | set(new))
                if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS]
     described = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
     shapes = state_shapes(abstract)
     if saved["shapes"] != shapes:
-        if not changed:  # no setting explains it (e.g. a library renamed parameters): name the arrays
+        if not changed:  # no setting explains it (a library renamed parameters): name the arrays
             differing = sorted(k for k in set(shapes) | set(saved["shapes"]) if shapes.get(k) != saved["shapes"].get(k))
-            described = "arrays " + ", ".join(differing[:5])
+            version = saved.get("versions", {}).get("gancli", "?")
+            raise GancliError(f"cannot resume {run_dir}: its checkpoint (saved by gancli {version}, with flax "
+                              f"{saved.get('versions', {}).get('flax', '?')}) lays out the train state otherwise "
+                              f"(arrays {', '.join(differing[:5])}); resume it with those versions")
         raise GancliError(f"cannot resume {run_dir}: the config changes parameter shapes ({described}); "
                           "undo those overrides or train into a new run directory")
     if changed:
@@ -145,8 +150,9 @@ class Trainer:
         for step, _ in restored.skipped:
             log.warning("set the damaged checkpoint of step %d aside as %s", step, set_aside(directory, step))
         log.info("resuming %s from step %d", self.run_dir, restored.step)
-        self._truncate_logs(restored.step, rollbacks=int(restored.state["rollbacks"]))
-        return restored.state, restored.step
+        state = complete_state(restored.state)
+        self._truncate_logs(restored.step, rollbacks=int(state["rollbacks"]))
+        return state, restored.step
 
     def _resume_target(self, metadata: dict[str, Any]) -> State:
         """The restore target for a checkpoint, once its metadata shows this config may resume it."""
@@ -154,8 +160,9 @@ class Trainer:
         if step > self.cfg.train.steps:
             raise GancliError(f"{self.run_dir} is already at step {step}, past train.steps={self.cfg.train.steps}; "
                               f"pass train.steps={step} or more to continue it")
-        _check_resumable(metadata, self.cfg, self.abstract_state, self.run_dir)
-        return self.abstract_state
+        target = restore_target(self.abstract_state, metadata["shapes"])
+        _check_resumable(metadata, self.cfg, target, self.run_dir)
+        return target
 
     def _truncate_logs(self, step: int, rollbacks: int) -> None:
         self.metrics_log.truncate_after(step)
@@ -199,7 +206,7 @@ class Trainer:
                 tensorboard.close()
         except OSError as err:  # metrics, pictures, TensorBoard, summary: every write is whole or absent
             where = err.filename or "a file of the run"
-            raise StorageError(f"could not write {where} ({err.strerror or err}); the checkpoints and metrics "
+            raise StorageError(f"could not read or write {where} ({err.strerror or err}); the checkpoints and metrics "
                                f"saved before are intact: free space or fix the directory, then resume with: "
                                f"gancli resume {self.run_dir}") from err
 
@@ -230,6 +237,7 @@ class Trainer:
             if first_bad is not None:
                 state, step = self._after_nonfinite(state, records, step, end, first_bad, saved, checkpointer,
                                                     tensorboard)
+                saved = step or None  # the checkpoint rolled back to: newer ones were set aside
                 bar.n = step
                 continue
             step = end
@@ -291,8 +299,9 @@ class Trainer:
         """
         tc, rollbacks = self.cfg.train, int(state["rollbacks"])
         if tc.on_nonfinite == "rollback" and rollbacks < tc.max_rollbacks:
-            return self._roll_back(state, first_bad, saved, checkpointer, tensorboard)
+            return self._roll_back(state, first_bad, checkpointer, tensorboard)
         self.metrics_log.append(records)  # the finite lead-up to the blow-up is worth keeping
+        checkpointer.wait()  # the message below says the checkpoint is intact: a failed save says otherwise
         kept = f"the checkpoint at step {saved} is intact" if saved is not None else "no checkpoint was saved"
         after = f" after {rollbacks} rollback(s) with lower learning rates" if rollbacks else ""
         message = (f"non-finite loss in steps {step + 1}-{end} (first at step {first_bad}) with divergence "
@@ -302,24 +311,32 @@ class Trainer:
         write_failure(self.run_dir / FAILURE_FILE, first_bad, message)
         raise TrainingError(message)
 
-    def _roll_back(self, state: State, first_bad: int, saved: int | None, checkpointer: Checkpointer,
+    def _roll_back(self, state: State, first_bad: int, checkpointer: Checkpointer,
                    tensorboard: TensorBoardLog) -> tuple[State, int]:
-        """Go back to the newest checkpoint (or the seed's initial state) with both learning rates
-        multiplied by train.rollback_lr_factor. The same steps then draw the same random numbers:
-        only the rates differ, and a resume that meets the blow-up again rolls back identically."""
+        """Go back to the newest scheduled checkpoint (or the seed's initial state, see
+        _rollback_step) with both learning rates multiplied by train.rollback_lr_factor. The same
+        steps then draw the same random numbers: only the rates differ, and a resume that meets
+        the blow-up again rolls back identically."""
         tc = self.cfg.train
         lr_scale = float(state["lr_scale"]) * tc.rollback_lr_factor
         count = int(state["rollbacks"]) + 1
-        if saved is None:
-            restored, to_step = jax.jit(self._init)(), 0
+        checkpointer.wait()
+        to_step = _rollback_step(checkpointer.all_steps(), first_bad, tc.ckpt_every)
+        newer = [s for s in checkpointer.all_steps() if s > to_step]  # a Ctrl-C's, of the abandoned path
+        for step in newer:
+            set_aside(checkpointer.directory, step, ROLLED_BACK_SUFFIX)
+        if newer:
+            checkpointer.reload()
+        if to_step == 0:
+            restored = jax.jit(self._init)()
         else:
-            checkpointer.wait()
             try:
-                _, restored = checkpointer.read_verified(saved, lambda _: self.abstract_state)
+                _, restored = checkpointer.read_verified(
+                    to_step, lambda metadata: restore_target(self.abstract_state, metadata["shapes"]))
             except DamagedCheckpoint as damage:
-                raise TrainingError(f"non-finite loss at step {first_bad}, and the checkpoint at step {saved} to "
+                raise TrainingError(f"non-finite loss at step {first_bad}, and the checkpoint at step {to_step} to "
                                     f"roll back to is damaged: {damage}") from damage
-            to_step = saved
+            restored = complete_state(restored)
         restored = {**restored, "lr_scale": jnp.asarray(lr_scale, jnp.float32),
                     "rollbacks": jnp.asarray(count, jnp.int32)}
         log.warning("non-finite loss at step %d: rolled back to step %d with the learning rates x%g "
@@ -328,6 +345,21 @@ class Trainer:
         self.rollback_log.append([{"step": first_bad, "to_step": to_step, "lr_scale": lr_scale, "rollback": count}])
         tensorboard.purge_after(to_step)
         return restored, to_step
+
+
+def _rollback_step(steps: list[int], first_bad: int, ckpt_every: int) -> int:
+    """Where a rollback goes: the newest checkpoint of the ckpt_every schedule before the blow-up,
+    not one a Ctrl-C or a shorter earlier run added, so that an uninterrupted run goes back to
+    the same step; failing that the newest checkpoint, and failing that the start (0)."""
+    earlier = [s for s in steps if s < first_bad]
+    scheduled = [s for s in earlier if s % ckpt_every == 0]
+    if scheduled:
+        return scheduled[-1]
+    if earlier:
+        log.warning("no checkpoint of the train.ckpt_every=%d schedule is kept: rolling back to step %d",
+                    ckpt_every, earlier[-1])
+        return earlier[-1]
+    return 0
 
 
 def _next_multiple(step: int, every: int) -> int:

@@ -4,6 +4,10 @@ docs/errors.md is this catalogue as a table, written by `make errors` (tools/err
 tests/test_error_catalogue.py runs every case and checks that gancli still says exactly what
 the table says, exits non-zero without a traceback, and changes nothing on disk.
 
+The cases run in one process of their own (`python tests/error_catalogue.py <scratch>` prints a
+JSON line per case), each through gancli's `main()` as the console script calls it: Hydra's
+logging set-up, run in-process, must not reach the test process's streams.
+
 Every case runs in one scratch folder holding a finished smoke run (`run`), a folder that is
 not a run, a run with no checkpoint yet, and sample files broken in each way a file can be.
 Paths are relative to that folder, so the messages read as a user in it would see them.
@@ -13,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +96,7 @@ CASES = [
     case("eval: samples file missing", "eval run samples=missing.npy"),
     case("eval: samples file empty", "eval run samples=empty.npy"),
     case("eval: samples file truncated", "eval run samples=truncated.npy"),
+    case("eval: a .npz archive named .npy", "eval run samples=archive.npy"),
     case("eval: samples of the wrong shape", "eval run samples=wrong_shape.npy"),
     case("eval: samples containing NaN", "eval run samples=nan.npy"),
     case("eval: samples holding pickled objects", "eval run samples=pickled.npy"),
@@ -123,6 +130,8 @@ def prepare(scratch: Path, gancli: str, env: dict[str, str]) -> None:
     np.save(scratch / "whole.npy", good)
     (scratch / "truncated.npy").write_bytes((scratch / "whole.npy").read_bytes()[:400])
     (scratch / "whole.npy").unlink()
+    np.savez(scratch / "archive.npz", samples=good)
+    (scratch / "archive.npz").rename(scratch / "archive.npy")
     np.save(scratch / "wrong_shape.npy", np.zeros((100, 3), np.float32))
     with_nan = good.copy()
     with_nan[17, 1] = np.nan
@@ -154,6 +163,18 @@ def run_case(c: Case, scratch: Path) -> tuple[int, str]:
         else:
             os.environ[CACHE_ENV] = cache
     return status, err.getvalue().replace(f"{scratch}/", "")
+
+
+def run_all(scratch: Path) -> list[dict[str, object]]:
+    """Every case, in order: its args, exit status, stderr, and whether the files below scratch
+    are exactly as before it ran."""
+    results = []
+    for c in CASES:
+        before = snapshot(scratch)
+        status, stderr = run_case(c, scratch)
+        results.append({"args": list(c.args), "status": status, "stderr": stderr,
+                        "unchanged": snapshot(scratch) == before})
+    return results
 
 
 def snapshot(scratch: Path) -> dict[str, bytes | None]:
@@ -200,3 +221,9 @@ def _cell(text: str) -> str:
 
 def _uncell(text: str) -> str:
     return text.replace("\\|", "|").replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")
+
+
+if __name__ == "__main__":  # python tests/error_catalogue.py <prepared scratch folder>
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    for result in run_all(Path(sys.argv[1]).resolve()):
+        print(json.dumps(result), flush=True)

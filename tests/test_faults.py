@@ -17,7 +17,7 @@ import time
 import jax
 import pytest
 
-from gancli.checkpoints import DAMAGED_SUFFIX, Checkpointer
+from gancli.checkpoints import DAMAGED_SUFFIX, Checkpointer, state_shapes
 from gancli.errors import GancliError, StorageError, TrainingError
 from gancli.run_files import FAILURE_FILE, ROLLBACKS_FILE, MetricsLog
 from gancli.run_lock import LOCK_FILE, RunLock
@@ -68,16 +68,25 @@ def _swap_arrays(step_dir):
     shutil.copytree(step_dir.parent / "20" / "state", step_dir / "state")
 
 
+def _edit_seed(step_dir):
+    """Valid JSON, wrong contents: the run's config would be read back with another seed."""
+    path = step_dir / "metadata" / "metadata"
+    metadata = json.loads(path.read_text())
+    metadata["config"]["seed"] += 1
+    path.write_text(json.dumps(metadata))
+
+
 DAMAGES = {
     "bytes flipped in the array files": _flip_bytes,
     "arrays of another step": _swap_arrays,
     "array files deleted": lambda d: [p.unlink() for p in _data_files(d)],
     "metadata not JSON": lambda d: (d / "metadata" / "metadata").write_text("{cut sh"),
+    "metadata edited (another seed)": _edit_seed,
     "metadata missing": lambda d: shutil.rmtree(d / "metadata"),
     "array index missing": lambda d: (d / "state" / "manifest.ocdbt").unlink(),
     "step directory emptied": lambda d: (shutil.rmtree(d), d.mkdir()),
 }
-FAST_DAMAGES = ("bytes flipped in the array files", "arrays of another step", "metadata not JSON")
+FAST_DAMAGES = ("bytes flipped in the array files", "arrays of another step", "metadata edited (another seed)")
 
 
 def _tree(path, but=None):
@@ -121,7 +130,7 @@ def test_when_every_checkpoint_is_damaged_the_run_stops_and_touches_nothing(fini
         train_and_evaluate(smoke("train.steps=60"), run_dir)
     message = str(err.value)
     assert "no intact checkpoint" in message and "nothing was deleted" in message
-    assert "step 40: its arrays differ from those saved" in message
+    assert "step 40: its arrays or metadata differ from those saved" in message
     assert "step 20: its metadata cannot be read" in message
     assert _tree(run_dir, but=LOCK_FILE) == before
 
@@ -134,7 +143,7 @@ def test_sample_and_eval_read_the_newest_intact_checkpoint(finished, tmp_path, c
     with caplog.at_level(logging.WARNING):
         run = load_run(run_dir)
     assert run.step == 20 and "skipping the damaged checkpoint at step 40" in caplog.text
-    with pytest.raises(GancliError, match="the checkpoint at step 40 of .* is damaged: its arrays differ"):
+    with pytest.raises(GancliError, match="the checkpoint at step 40 of .* is damaged: its arrays or metadata differ"):
         load_run(run_dir, step=40)
     assert _tree(run_dir) == before  # a reader sets nothing aside
 
@@ -202,7 +211,7 @@ def test_a_failed_metrics_write_stops_the_run_and_keeps_what_was_saved(finished,
     with pytest.raises(StorageError) as err:
         train_and_evaluate(smoke("train.steps=60"), run_dir)
     message = str(err.value)
-    assert message.startswith(f"could not write {run_dir / 'metrics.jsonl'} (No space left on device)")
+    assert message.startswith(f"could not read or write {run_dir / 'metrics.jsonl'} (No space left on device)")
     assert f"gancli resume {run_dir}" in message
     assert Checkpointer(run_dir / "checkpoints", read_only=True).all_steps() == [20, 40]
     monkeypatch.undo()
@@ -287,3 +296,37 @@ def test_rollback_state_starts_at_full_rates():
     _, init = build(smoke())
     state = jax.jit(init)()
     assert float(state["lr_scale"]) == 1.0 and int(state["rollbacks"]) == 0
+
+
+@pytest.mark.slow
+def test_a_rollback_ignores_a_checkpoint_an_earlier_shorter_run_added(tmp_path):
+    """A Ctrl-C (or a run extended later) leaves a checkpoint off the ckpt_every schedule; the
+    rollback still goes back to the scheduled one, as the uninterrupted run does."""
+    straight = _blown_up_run(tmp_path / "straight", "train.steps=200", "train.rollback_lr_factor=0.001",
+                             "train.ckpt_every=20")
+    train_and_evaluate(straight, tmp_path / "straight")
+    _blown_up_run(tmp_path / "stopped")
+    train_and_evaluate(smoke(*BLOW_UP, "train.on_nonfinite=rollback", "train.rollback_lr_factor=0.001",
+                             "train.ckpt_every=20", "train.steps=21"), tmp_path / "stopped")  # saved at 21
+    assert 21 in Checkpointer(tmp_path / "stopped" / "checkpoints", read_only=True).all_steps()
+    train_and_evaluate(straight, tmp_path / "stopped")
+    assert (tmp_path / "stopped" / "checkpoints" / "21.rolled-back").is_dir()  # set aside, not deleted
+    assert_states_equal(saved_state(straight, tmp_path / "straight", 200),
+                        saved_state(straight, tmp_path / "stopped", 200))
+    assert (tmp_path / "straight" / ROLLBACKS_FILE).read_text() == (tmp_path / "stopped" / ROLLBACKS_FILE).read_text()
+
+
+def test_a_checkpoint_saved_before_rollbacks_existed_still_resumes(finished, straight_60, tmp_path):
+    """gancli 0.1.0 saved no lr_scale or rollbacks: such a state resumes at full rates, exactly."""
+    cfg = smoke("train.steps=60")
+    state = saved_state(cfg, finished, 40)
+    old = {k: v for k, v in state.items() if k not in ("lr_scale", "rollbacks")}
+    metadata = Checkpointer(finished / "checkpoints", read_only=True).metadata(40)
+    run_dir = tmp_path / "old"
+    checkpointer = Checkpointer(run_dir / "checkpoints")
+    checkpointer.save(40, old, {**{k: v for k, v in metadata.items() if k != "digest"}, "shapes": state_shapes(old)})
+    checkpointer.close()
+    shutil.copy(finished / "metrics.jsonl", run_dir / "metrics.jsonl")
+    assert load_run(run_dir).state["rollbacks"] == 0  # sample and eval read it too
+    train_and_evaluate(cfg, run_dir)
+    assert_states_equal(straight_60, saved_state(cfg, run_dir, 60))

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.error_catalogue import CASES, DOC, prepare, render, run_case  # noqa: E402
+from tests.error_catalogue import CASES, DOC, prepare, render, run_all  # noqa: E402
 
 
 def main() -> int:
@@ -19,10 +19,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         prepare(Path(scratch), gancli, dict(os.environ))
         rows = []
-        for case in CASES:
-            status, stderr = run_case(case, Path(scratch))
-            rows.append((case, status, stderr))
-            print(f"{status}  gancli {' '.join(case.args)}\n   {stderr.strip()}", flush=True)
+        for case, result in zip(CASES, run_all(Path(scratch).resolve()), strict=True):
+            if not result["unchanged"]:
+                print(f"warning: gancli {' '.join(case.args)} changed files on disk", flush=True)
+            rows.append((case, result["status"], result["stderr"]))
+            print(f"{result['status']}  gancli {' '.join(case.args)}\n   {str(result['stderr']).strip()}", flush=True)
     DOC.write_text(render(rows))
     print(f"wrote {DOC} ({len(rows)} cases)")
     return 0

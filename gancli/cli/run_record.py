@@ -9,6 +9,7 @@ record in it is removed: bad input changes nothing on disk.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,15 +52,16 @@ def discard_unused_run_dir(run_dir: Path, log_name: str) -> None:
     with anything else in it (checkpoints, metrics, a log with lines from an earlier attempt) is
     left alone."""
     run_dir = Path(run_dir)
-    if not (run_dir / ".hydra").is_dir():
+    cwd = Path.cwd().resolve()
+    if run_dir.is_symlink() or run_dir.resolve() == cwd or not (run_dir / ".hydra").is_dir():
         return
     log = run_dir / log_name
     others = {p.name for p in run_dir.iterdir()} - {".hydra", log_name}
     if others or (log.exists() and log.stat().st_size) or any(p.is_dir() for p in (run_dir / ".hydra").iterdir()):
         return
-    shutil.rmtree(run_dir)
-    cwd = Path.cwd().resolve()
-    for parent in run_dir.resolve().parents:  # and the folders made for it (outputs/train/), if now empty
-        if parent == cwd or not parent.is_relative_to(cwd) or any(parent.iterdir()):
-            break
-        parent.rmdir()
+    with contextlib.suppress(OSError):  # a clean-up: never the reason a command fails
+        shutil.rmtree(run_dir)
+        for parent in run_dir.resolve().parents:  # and the folders made for it (outputs/train/), if now empty
+            if parent == cwd or not parent.is_relative_to(cwd) or any(parent.iterdir()):
+                break
+            parent.rmdir()

@@ -48,8 +48,8 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
         try:
             return run(typed, Path(output_dir))
         except OSError as err:  # an output path that cannot be written (the trainer says more itself)
-            raise StorageError(f"could not write {err.filename or 'a file'} ({err.strerror or err}); choose a "
-                               "writable place, or free some space") from err
+            raise StorageError(f"could not read or write {err.filename or 'a file'} ({err.strerror or err}); "
+                               "choose a writable place, or free some space") from err
     except GancliError as err:
         if hydra_cfg.mode != RunMode.MULTIRUN:
             if err.exit_status == USAGE_ERROR:
@@ -61,7 +61,12 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
 
 
 def _fail_on_input(command: str, err: GancliError, hydra_cfg: Any) -> NoReturn:
-    """Exit 2, first removing the run dir Hydra made for this command if nothing else is in it."""
-    if hydra_cfg.output_subdir is not None:  # the commands that record a run: train, estimate
+    """Exit 2, first removing the run dir Hydra made for this command if nothing else is in it.
+
+    Only a directory Hydra named itself (outputs/<command>/<timestamp>): one the command line
+    names (hydra.run.dir=...) may be the user's own, or another process's run starting up.
+    """
+    named = any(o.startswith(("hydra.run.dir=", "hydra.sweep.dir=")) for o in hydra_cfg.overrides.hydra)
+    if hydra_cfg.output_subdir is not None and hydra_cfg.mode == RunMode.RUN and not named:
         discard_unused_run_dir(Path(hydra_cfg.runtime.output_dir), f"{hydra_cfg.job.name}.log")
     fail(command, str(err))

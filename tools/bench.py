@@ -1,0 +1,418 @@
+"""`make bench`: gancli against an idiomatic PyTorch eager reference, side by side, on this machine.
+
+Writes BENCHMARKS.md. Measures, in one run:
+1. the machine's float32 matrix-multiply rate (NumPy on every core, and XLA);
+2. steady-state training steps per second of gancli's jitted chunk and of tools/torch_reference.py
+   on the same GAN, batch 64 and 512, in alternating repetitions (the machine's speed drifts),
+   the same number of steps each, and the modes each has captured at the end;
+   the FLOPs of one step (XLA's cost analysis) and the fraction of the matmul rate it reaches;
+3. the default `gancli train`, whole process, against the reference doing the same 20,000 steps,
+   both scored by `gancli eval` (the reference through `samples=`);
+4. time from `gancli train` to its first training steps, with a cold and a warm compilation cache;
+5. what checkpointing, logging and evaluation cost at the default cadence.
+
+Timings are medians with min and max; the machine's speed drifts by up to 2x over tens of seconds,
+so ratios measured side by side say more than any absolute figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+GANCLI = str(Path(sys.executable).parent / "gancli")
+
+
+def median_min_max(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(values: list[float], digits: int = 0) -> str:
+    mid, lo, hi = median_min_max(values)
+    return f"{mid:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. The machine
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = {name: metadata.version(name) for name in ("gancli", "jax", "jaxlib", "flax", "optax",
+                                                          "orbax-checkpoint", "torch", "numpy")}
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(), **versions}
+
+
+def matmul_rates(n: int = 2048, repeats: int = 7) -> dict[str, list[float]]:
+    """GFLOP/s of an n x n float32 matmul: NumPy (OpenBLAS, every core) and XLA (jitted)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    flops = 2 * n**3
+    rates: dict[str, list[float]] = {"numpy": [], "xla": []}
+    xa = jnp.asarray(a)
+    dot = jax.jit(jnp.dot)
+    dot(xa, xa).block_until_ready()
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        rates["numpy"].append(flops / (time.perf_counter() - start) / 1e9)
+        start = time.perf_counter()
+        dot(xa, xa).block_until_ready()
+        rates["xla"].append(flops / (time.perf_counter() - start) / 1e9)
+    return rates
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Steady state, side by side
+
+
+def compose(*overrides: str) -> Any:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from omegaconf import OmegaConf
+
+    from gancli.config import parse_config
+
+    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
+        raw = OmegaConf.to_container(hydra_compose(config_name="train", overrides=list(overrides)), resolve=True)
+    return parse_config(raw)
+
+
+def modes_captured(samples: Any, cfg: Any) -> str:
+    import jax
+    import numpy as np
+
+    from gancli.data import make_dataset
+    from gancli.evaluation import evaluate_samples
+
+    data = make_dataset(cfg.data)
+    real = np.asarray(data.sample(jax.random.key(1), len(samples)))
+    result = evaluate_samples(real, np.asarray(samples, dtype=np.float32), data)
+    return f"{result['modes_captured']}/{result['modes_total']}"
+
+
+def steady_state(batch: int, steps_per_rep: int, reps: int) -> dict[str, Any]:
+    """Alternate gancli chunks and reference steps, the same number of each per repetition."""
+    import jax
+    import numpy as np
+    import torch
+    from torch_reference import ReferenceGAN
+
+    from gancli.run_evaluation import Evaluator, evaluation_keys
+    from gancli.train_step import build, make_train_chunk
+
+    cfg = compose("model.pack=1", f"train.batch_size={batch}")  # the plain GAN: the reference packs nothing
+    problem, init = build(cfg)
+    chunk_length = cfg.train.chunk
+    chunk = make_train_chunk(problem, chunk_length)
+    state = jax.jit(init)()
+    stop = np.int32(2**31 - 1)
+    state, _ = chunk(state, stop)  # compile
+    jax.block_until_ready(state)
+    compiled = chunk.lower(state, stop).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    flops_per_step = float(cost["flops"]) / chunk_length
+
+    reference = ReferenceGAN(batch, pack=1, ema_decay=cfg.train.ema_decay)
+    reference.train(20)  # warm-up: allocator, autograd graph caches
+    chunks = steps_per_rep // chunk_length
+    jax_rates, torch_rates = [], []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(chunks):
+            state, metrics = chunk(state, stop)
+        jax.block_until_ready(metrics)
+        jax_rates.append(chunks * chunk_length / (time.perf_counter() - start))
+        start = time.perf_counter()
+        reference.train(chunks * chunk_length)
+        torch_rates.append(chunks * chunk_length / (time.perf_counter() - start))
+    n = 2500
+    gancli_samples = Evaluator(problem, n).samples(state, evaluation_keys(0).samples, n)
+    return {
+        "batch": batch, "steps": 20 + reps * chunks * chunk_length, "jax": jax_rates, "torch": torch_rates,
+        "ratio": [j / t for j, t in zip(jax_rates, torch_rates, strict=True)],
+        "flops_per_step": flops_per_step, "torch_threads": torch.get_num_threads(),
+        "gancli_modes": modes_captured(gancli_samples, cfg), "torch_modes": modes_captured(reference.samples(n), cfg),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. The default run, whole process
+
+
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return seconds, result
+
+
+def default_run(work: Path, env: dict[str, str], steps: int) -> dict[str, Any]:
+    run_dir = work / "gancli_default"
+    gancli_s, _ = timed([GANCLI, "train", "train.progress=false", f"train.steps={steps}",
+                         f"hydra.run.dir={run_dir}"], env, work)
+    samples = work / "reference.npy"
+    torch_s, result = timed([sys.executable, str(ROOT / "tools" / "torch_reference.py"), "--steps", str(steps),
+                             "--out", str(samples)], env, work)
+    _, scored = timed([GANCLI, "eval", str(run_dir), f"samples={samples}"], env, work)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    reference = json.loads(samples.with_suffix(".eval.json").read_text())
+    return {"steps": steps, "gancli_s": gancli_s, "torch_s": torch_s,
+            "torch_steps_per_s": json.loads(result.stdout.strip().splitlines()[-1])["steps_per_s"],
+            "gancli_steps_per_s": summary["steps_per_s"], "gancli": summary, "torch": reference}
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Start-up
+
+
+def first_steps_time(work: Path, env: dict[str, str], cache: Path, name: str) -> float:
+    """Seconds from starting `gancli train` to its first 10 steps logged (metrics.jsonl's first line)."""
+    run_dir = work / name
+    start = time.perf_counter()
+    process = subprocess.Popen([GANCLI, "train", "train.progress=false", "train.chunk=10", "train.log_every=10",
+                                "train.steps=1000000", f"hydra.run.dir={run_dir}"],
+                               env={**env, "GANCLI_JAX_CACHE": str(cache)}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    metrics = run_dir / "metrics.jsonl"
+    try:
+        while not (metrics.exists() and metrics.stat().st_size):
+            if process.poll() is not None:
+                raise RuntimeError(f"gancli train exited with {process.returncode} before its first steps")
+            time.sleep(0.005)
+        return time.perf_counter() - start
+    finally:
+        process.kill()
+        process.wait()
+
+
+def startup(work: Path, env: dict[str, str], reps: int) -> dict[str, list[float]]:
+    cold, warm = [], []
+    for i in range(reps):
+        cache = work / f"cache{i}"
+        cold.append(first_steps_time(work, env, cache, f"cold{i}"))
+        warm.append(first_steps_time(work, env, cache, f"warm{i}"))
+    return {"cold": cold, "warm": warm}
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Checkpointing, logging, evaluation
+
+
+def overheads(work: Path, reps: int = 7) -> dict[str, list[float]]:
+    """Seconds per checkpoint save (the blocking part, and until written), per logged record
+    (metrics.jsonl and TensorBoard), per evaluation and per redraw of the pictures."""
+    import jax
+
+    from gancli.checkpoints import Checkpointer, state_shapes
+    from gancli.config import to_dict
+    from gancli.run_evaluation import Evaluator, evaluation_keys
+    from gancli.run_files import MetricsLog
+    from gancli.run_pictures import RunPictures
+    from gancli.tensorboard_log import TensorBoardLog
+    from gancli.train_step import build
+
+    cfg = compose()
+    problem, init = build(cfg)
+    state = jax.jit(init)()
+    meta = {"step": 0, "config": to_dict(cfg), "shapes": state_shapes(state), "versions": {}}
+    checkpointer = Checkpointer(work / "ckpt", keep=3)
+    blocking, written = [], []
+    for i in range(reps):
+        start = time.perf_counter()
+        checkpointer.save(i + 1, state, meta)
+        blocking.append(time.perf_counter() - start)
+        checkpointer.wait()
+        written.append(time.perf_counter() - start)
+    checkpointer.close()
+
+    log = MetricsLog(work / "metrics.jsonl")
+    tensorboard = TensorBoardLog(work / "tb", problem.metric_names, resumed_from=None)
+    record = {"step": 1, **{k: 0.5 for k in problem.metric_names}}
+    logging = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(100):
+            log.append([record])
+            tensorboard.scalars([record])
+        tensorboard.flush()
+        logging.append((time.perf_counter() - start) / 100)
+    tensorboard.close()
+
+    evaluator = Evaluator(problem, cfg.train.eval_samples)
+    keys = evaluation_keys(0)
+    evaluator.evaluate(state, 0, keys)  # compile
+    evaluation, pictures = [], []
+    drawer = RunPictures(work / "plots", cfg, problem)
+    for i in range(reps):
+        start = time.perf_counter()
+        real, _, result = evaluator.evaluate(state, i, keys)
+        evaluation.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        drawer.draw(i, evaluator, state, keys, real, result, [{"step": i, **result}], final=False)
+        pictures.append(time.perf_counter() - start)
+    return {"save_blocking": blocking, "save_written": written, "log_record": logging, "evaluation": evaluation,
+            "pictures": pictures}
+
+
+# ---------------------------------------------------------------------------------------------
+# BENCHMARKS.md
+
+
+def report(m: dict[str, str], rates: dict[str, list[float]], steady: list[dict[str, Any]], default: dict[str, Any],
+           start: dict[str, list[float]], costs: dict[str, list[float]], command: str, seconds: float) -> str:
+    peak_numpy = statistics.median(rates["numpy"])
+    peak_xla = statistics.median(rates["xla"])
+    cfg = compose()
+    steps, ckpt_every, eval_every, log_every = cfg.train.steps, cfg.train.ckpt_every, cfg.train.eval_every, \
+        cfg.train.log_every
+    train_s = steps / default["gancli_steps_per_s"]
+    saves, evals, records = steps // ckpt_every, steps // eval_every, steps // log_every
+    save_frac = saves * statistics.median(costs["save_blocking"]) / train_s
+    log_frac = records * statistics.median(costs["log_record"]) / train_s
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (`{command}`) in {seconds / 60:.1f} minutes. Every figure below was measured in",
+        "that one run. Timings are medians, with (min-max) over the repetitions. The machine's speed drifts by up",
+        "to 2x over tens of seconds, so gancli and the reference alternate and the ratios are per repetition.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} cores; no GPU",
+        f"- Python {m['python']}; gancli {m['gancli']}, jax/jaxlib {m['jax']}/{m['jaxlib']}, flax {m['flax']}, "
+        f"optax {m['optax']}, orbax-checkpoint {m['orbax-checkpoint']}; torch {m['torch']}; numpy {m['numpy']}",
+        f"- float32 2048x2048 matmul: NumPy (OpenBLAS, every core) {fmt(rates['numpy'])} GFLOP/s; "
+        f"XLA {fmt(rates['xla'])} GFLOP/s",
+        "",
+        "## Steady-state training speed, side by side",
+        "",
+        "The ring of 8 Gaussians, 4x128 ReLU MLPs for both players, Adam(2e-4, 0.5, 0.999), the non-saturating",
+        "loss, one critic step per generator step, a weight average of the generator (decay 0.999), no packing.",
+        "gancli: its jitted chunk of 100 steps (`make_train_chunk`, sampling inside). Reference:",
+        "`tools/torch_reference.py`, PyTorch eager as its popular examples are written, "
+        f"{steady[0]['torch_threads']} intra-op threads.",
+        "Both train the same number of steps; the modes captured are those of 2,500 samples at the end.",
+        "",
+        "| batch | gancli steps/s | reference steps/s | ratio | steps | modes (gancli / reference) "
+        "| MFLOP/step | gancli GFLOP/s | % of XLA matmul | % of NumPy matmul |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in steady:
+        gflops = row["flops_per_step"] * statistics.median(row["jax"]) / 1e9
+        lines.append(
+            f"| {row['batch']} | {fmt(row['jax'])} | {fmt(row['torch'])} | {fmt(row['ratio'], 2)} | {row['steps']} "
+            f"| {row['gancli_modes']} / {row['torch_modes']} | {row['flops_per_step'] / 1e6:.0f} | {gflops:.0f} "
+            f"| {100 * gflops / peak_xla:.0f}% | {100 * gflops / peak_numpy:.0f}% |")
+    g, t = default["gancli"], default["torch"]
+    lines += [
+        "",
+        "## The default run, whole process",
+        "",
+        f"`gancli train` with every default ({default['steps']:,} steps, batch 256, PacGAN pack 2, evaluations with",
+        f"pictures every {eval_every:,} steps, checkpoints every {ckpt_every:,}) against `tools/torch_reference.py`",
+        "doing the same steps (pack 2, weight average, no evaluation, no checkpoints). Both timed from process",
+        "start to exit, both scored by `gancli eval` on 2,500 samples (the reference's through `samples=`).",
+        "",
+        "| | wall time (s) | training steps/s | modes captured | high-quality fraction | mode KL |",
+        "|---|---|---|---|---|---|",
+        f"| gancli | {default['gancli_s']:.1f} | {default['gancli_steps_per_s']:.0f} | {g['modes_captured']}/"
+        f"{g['modes_total']} | {g['high_quality_fraction']:.3f} | {_num(g['mode_kl'])} |",
+        f"| reference | {default['torch_s']:.1f} | {default['torch_steps_per_s']:.0f} | {t['modes_captured']}/"
+        f"{t['modes_total']} | {t['high_quality_fraction']:.3f} | {_num(t['mode_kl'])} |",
+        "",
+        f"gancli takes {default['gancli_s'] / default['torch_s']:.2f}x the reference's wall time.",
+        "",
+        "## Start-up",
+        "",
+        "Seconds from starting `gancli train` to its first 10 steps in metrics.jsonl (import, config, init,",
+        "compilation, 10 steps). Cold: an empty compilation cache; warm: the same command again.",
+        "",
+        f"- cold cache: {fmt(start['cold'], 2)} s",
+        f"- warm cache: {fmt(start['warm'], 2)} s",
+        "",
+        "## Checkpointing, logging, evaluation",
+        "",
+        f"At the default cadence (a checkpoint every {ckpt_every:,} steps, a metrics line every {log_every}, an",
+        f"evaluation every {eval_every:,}) over {steps:,} steps at {default['gancli_steps_per_s']:.0f} steps/s "
+        f"({train_s:.0f} s of training):",
+        "",
+        "| | each (ms) | count | share of training time |",
+        "|---|---|---|---|",
+        f"| checkpoint save, blocking part (the write goes on in the background) "
+        f"| {fmt(_ms(costs['save_blocking']), 1)} | {saves} | {100 * save_frac:.2f}% |",
+        f"| checkpoint save, until on disk | {fmt(_ms(costs['save_written']), 1)} | {saves} | |",
+        f"| metrics.jsonl line + TensorBoard scalars | {fmt(_ms(costs['log_record']), 2)} | {records} "
+        f"| {100 * log_frac:.2f}% |",
+        f"| evaluation ({cfg.train.eval_samples:,} samples, every metric) | {fmt(_ms(costs['evaluation']))} | {evals} "
+        f"| {100 * evals * statistics.median(costs['evaluation']) / train_s:.1f}% |",
+        f"| pictures (train.plots) | {fmt(_ms(costs['pictures']))} | {evals} "
+        f"| {100 * evals * statistics.median(costs['pictures']) / train_s:.1f}% |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _ms(values: list[float]) -> list[float]:
+    return [1000 * v for v in values]
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="gancli against a PyTorch reference; writes BENCHMARKS.md")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions of each side-by-side measurement")
+    parser.add_argument("--default-steps", type=int, default=20000, help="steps of the whole-process comparison")
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args()
+    began = time.perf_counter()
+    os.environ.setdefault("GANCLI_JAX_CACHE", "")  # the in-process parts compile afresh, as a first run does
+    with tempfile.TemporaryDirectory(prefix="gancli-bench-") as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "GANCLI_JAX_CACHE": str(work / "cache")}
+        print("machine ...", flush=True)
+        m, rates = machine(), matmul_rates()
+        steady = []
+        for batch, steps_per_rep in ((64, 1000), (512, 400)):
+            print(f"steady state, batch {batch} ...", flush=True)
+            steady.append(steady_state(batch, steps_per_rep, args.reps))
+        print("default run, gancli then the reference ...", flush=True)
+        default = default_run(work, env, args.default_steps)
+        print("start-up ...", flush=True)
+        start = startup(work, env, reps=3)
+        print("checkpointing, logging, evaluation ...", flush=True)
+        costs = overheads(work)
+        command = " ".join(["python", "tools/bench.py", *sys.argv[1:]])
+        text = report(m, rates, steady, default, start, costs, command, time.perf_counter() - began)
+    Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
