@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from gancli.estimate_config import EstimateConfig, to_mixture
 from gancli.estimation import TrainedCritic, train_critic, variational_estimate
 from gancli.exact import estimator_variance_warning, exact_value
 from gancli.plots import plot_critic_1d, plot_critic_2d
+from gancli.run_files import write_json
 
 log = logging.getLogger(__name__)
 
@@ -78,5 +78,5 @@ def estimate_divergence(cfg: EstimateConfig, run_dir: Path) -> dict[str, Any]:
               "relative_error": abs(estimate - exact.value) / abs(exact.value) if exact.value else None,
               "warning": warning}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    (Path(run_dir) / "estimate.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(Path(run_dir) / "estimate.json", record)
     return result

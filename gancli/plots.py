@@ -17,8 +17,10 @@ def save_figure(fig: plt.Figure, path: Path, tight: bool = True) -> None:
     if tight:
         fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        write_atomically(path, fig.savefig)  # a kill mid-write leaves the old picture, not half a new one
+    finally:
+        plt.close(fig)
 
 
 def draw_samples(ax: plt.Axes, real: np.ndarray, fake: np.ndarray, centres: np.ndarray, std: float,

@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from gancli.errors import GancliError
-from gancli.run_files import FAILURE_FILE, MetricsLog, read_failure, read_summary, snapshot_steps
+from gancli.run_files import FAILURE_FILE, MetricsLog, read_failure, read_summary, snapshot_steps, write_atomically
 from gancli.schema import flatten, parse
 
 # The metrics the tables show unless `metrics=` names others.
@@ -222,8 +222,9 @@ def write_report(cfg: ReportConfig) -> dict[str, Any]:
         sections += ["## Mean ± std over seeds", grouped, ""]
     sections += ["## Every run", runs_table(runs, keys, metrics), "", "![final samples of every run](report.png)"]
     markdown = "\n".join(sections) + "\n"
-    (out / "report.md").write_text(markdown)
-    (out / "report.csv").write_text(runs_csv(runs, keys))
+    csv = runs_csv(runs, keys)
+    write_atomically(out / "report.md", lambda tmp: tmp.write_text(markdown))
+    write_atomically(out / "report.csv", lambda tmp: tmp.write_text(csv))
 
     from gancli.report_figure import plot_report  # imports JAX and matplotlib: only when drawing
 
