@@ -46,7 +46,8 @@ def load_run(run_dir: Path, step: int | None = None) -> TrainedRun:
                               "(train.ckpt_every) or resume it")
         if step is None:  # the newest that reads back intact
             restored = checkpointer.newest_intact(lambda metadata: _restore_target(run_dir, metadata))
-            assert restored is not None  # there are steps: an intact one, or newest_intact raised
+            if restored is None:  # every checkpoint listed was deleted meanwhile, by the run still training
+                raise GancliError(f"the checkpoints of {run_dir} were removed while being read; try again")
             metadata, state, step = restored.metadata, restored.state, restored.step
         elif step not in steps:
             raise GancliError(f"{run_dir} has no checkpoint at step {step}; it has step "
