@@ -43,13 +43,15 @@ class MetricsLog:
         """Drop lines past `step`: a resumed run logs those steps again, identically."""
         if not self.path.exists():
             return
-        kept = [r for r in self.read() if r["step"] <= step]
-        _write_text_atomically(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        self._rewrite([r for r in self.read() if r["step"] <= step])
 
     def keep_first(self, count: int) -> None:
         """Drop every record after the first `count`."""
         if self.path.exists():
-            _write_text_atomically(self.path, "".join(json.dumps(r) + "\n" for r in self.read()[:count]))
+            self._rewrite(self.read()[:count])
+
+    def _rewrite(self, records: list[dict[str, Any]]) -> None:
+        _write_text_atomically(self.path, "".join(json.dumps(r) + "\n" for r in records))
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:

@@ -38,6 +38,9 @@ from gancli.models import EXPLICIT_MODELS, Shapes, make_models
 from gancli.priors import Sampler, make_prior
 
 State = dict[str, Any]
+# Leaves added to the train state after gancli 0.1.0, with their initial values: also what a
+# state saved without them meant (full learning rates, no rollback).
+LATER_LEAVES = {"lr_scale": lambda: jnp.ones(()), "rollbacks": lambda: jnp.zeros((), jnp.int32)}
 MLE = "mle"  # the divergence name of maximum likelihood: KL(P_data || Q) with an explicit Q
 
 
@@ -134,7 +137,7 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
         g_params = nnx.state(g)
         state = {"g": g_params, "g_opt": problem.g_opt.init(g_params),
                  "step": jnp.zeros((), jnp.int32), "key": train_key,
-                 "lr_scale": jnp.ones(()), "rollbacks": jnp.zeros((), jnp.int32)}
+                 **{name: make() for name, make in LATER_LEAVES.items()}}
         if problem.ema_decay:  # a running sum and its total weight: see evaluated_generator
             state["g_ema"] = jax.tree.map(jnp.zeros_like, g_params)
             state["g_ema_weight"] = jnp.zeros(())
@@ -146,8 +149,6 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
     return problem, init
 
 
-# Leaves added to the train state after gancli 0.1.0, and what a state saved without them meant.
-LATER_LEAVES = {"lr_scale": lambda: jnp.ones(()), "rollbacks": lambda: jnp.zeros((), jnp.int32)}
 
 
 def restore_target(abstract: State, saved_shapes: dict[str, list[int]]) -> State:

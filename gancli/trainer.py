@@ -321,8 +321,9 @@ class Trainer:
         lr_scale = float(state["lr_scale"]) * tc.rollback_lr_factor
         count = int(state["rollbacks"]) + 1
         checkpointer.wait()
-        to_step = _rollback_step(checkpointer.all_steps(), first_bad, tc.ckpt_every)
-        newer = [s for s in checkpointer.all_steps() if s > to_step]  # a Ctrl-C's, of the abandoned path
+        steps = checkpointer.all_steps()
+        to_step = _rollback_step(steps, first_bad, tc.ckpt_every)
+        newer = [s for s in steps if s > to_step]  # a Ctrl-C's, of the abandoned path
         for step in newer:
             set_aside(checkpointer.directory, step, ROLLED_BACK_SUFFIX)
         if newer:
