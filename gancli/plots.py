@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gancli.figure_limits import plot_limits  # noqa: E402
 from gancli.run_files import write_atomically  # noqa: E402
 
 
@@ -101,17 +102,6 @@ def plot_critic_2d(path: Path, xs: np.ndarray, ys: np.ndarray, learned: np.ndarr
         fig.colorbar(image, ax=ax)
     fig.suptitle(title, fontsize=9)
     save_figure(fig, path)
-
-
-def plot_limits(centres: np.ndarray, std: float) -> tuple[float, float]:
-    """The axis range every figure of a run uses, so frames at different steps line up: the
-    modes with a margin of at least 4 of their standard deviations."""
-    if centres.shape[1] == 1:
-        margin = max(1.5, 4 * std)
-        return float(centres.min()) - margin, float(centres.max()) + margin
-    reach = float(np.abs(centres).max())
-    span = reach + max(0.4 * reach, 4 * std) + 1e-6
-    return -span, span
 
 
 def plot_critic_surface(path: Path, axis: np.ndarray, values: np.ndarray, labels: list[str], heads: list[str],

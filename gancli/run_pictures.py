@@ -10,15 +10,16 @@ frames and continues the same animation.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gancli.config import RunConfig
-from gancli.plots import plot_critic_surface, plot_curves, plot_limits, plot_samples, write_gif
+from gancli.figure_limits import plot_limits
 from gancli.run_evaluation import EvaluationKeys, Evaluator
-from gancli.run_files import snapshot_steps, step_pictures
+from gancli.run_files import snapshot_steps, step_pictures, write_atomically
 from gancli.train_step import GanProblem, State, surface_label
 
 SURFACE_POINTS = {1: 400, 2: 120}  # critic evaluations per axis of the surface
@@ -57,21 +58,35 @@ class RunPictures:
         for path in stale:
             path.unlink(missing_ok=True)
 
-    def draw(self, step: int, evaluator: Evaluator, state: State, keys: EvaluationKeys, real: np.ndarray,
-             metrics: dict[str, Any], records: list[dict[str, Any]], final: bool) -> dict[str, Path]:
-        """Draw every picture of `step`; return the figures of this step by name."""
+    def has_step(self, step: int) -> bool:
+        """Whether every picture of `step` was drawn: see `complete`."""
+        return self._frame_file(step).exists()
+
+    def _frame_file(self, step: int) -> Path:
+        return self.dir / f"samples_{step:07d}.npy"
+
+    def snapshot(self, evaluator: Evaluator, state: State, keys: EvaluationKeys) -> Snapshot:
+        """What the pictures of a state need from the device, as NumPy arrays: drawing them can
+        then go on while the state's buffers are reused by the next train chunk."""
+        surface = evaluator.surface(state, self.points) if self.problem.data.dim <= 2 else None
+        return Snapshot(frame=evaluator.frame(state, keys), surface=surface)
+
+    def render(self, step: int, snapshot: Snapshot, real: np.ndarray, metrics: dict[str, Any],
+               records: list[dict[str, Any]], final: bool) -> dict[str, Path]:
+        """Draw every picture of `step` (NumPy and matplotlib only: safe on a thread of its own);
+        return the figures of this step by name."""
+        from gancli.plots import plot_critic_surface, plot_curves, plot_samples, write_gif  # matplotlib: ~0.5 s
+
         self.dir.mkdir(parents=True, exist_ok=True)
-        frame = evaluator.frame(state, keys)
-        np.save(self.dir / f"samples_{step:07d}.npy", frame)
+        frame = snapshot.frame
         drawn = {"samples": self.dir / f"samples_{step:07d}.png"}
         plot_samples(drawn["samples"], real, frame, self.problem.data.means, self.std,
                      f"{self.what}, step {step}: {metrics['modes_captured']}/{metrics['modes_total']} modes, "
                      f"{metrics['high_quality_fraction']:.0%} high quality")
-        surface = evaluator.surface(state, self.points) if self.problem.data.dim <= 2 else None
-        if surface is not None:
+        if snapshot.surface is not None:
             drawn["critic"] = self.dir / f"critic_{step:07d}.png"
             heads = self.problem.heads
-            plot_critic_surface(drawn["critic"], self.axis, surface, [surface_label(h) for h in heads],
+            plot_critic_surface(drawn["critic"], self.axis, snapshot.surface, [surface_label(h) for h in heads],
                                 [h.name for h in heads], real, frame, f"the critic of {self.what}, step {step}")
         plot_curves(self.dir / "curves.png", records, self.what)
         shown = gif_steps([s for s in snapshot_steps(self.dir) if s <= step])
@@ -80,3 +95,22 @@ class RunPictures:
             for name, path in drawn.items():
                 shutil.copyfile(path, self.dir / f"{name}_final.png")
         return drawn
+
+    def complete(self, step: int, snapshot: Snapshot) -> None:
+        """Save the frame's numbers (samples_<step>.npy), last of all of a step's pictures and
+        TensorBoard images: a resume redraws a step whose file is missing (see has_step)."""
+        write_atomically(self._frame_file(step), lambda tmp: np.save(tmp, snapshot.frame))
+
+    def draw(self, step: int, evaluator: Evaluator, state: State, keys: EvaluationKeys, real: np.ndarray,
+             metrics: dict[str, Any], records: list[dict[str, Any]], final: bool) -> dict[str, Path]:
+        """snapshot, render and complete, here and now."""
+        snapshot = self.snapshot(evaluator, state, keys)
+        drawn = self.render(step, snapshot, real, metrics, records, final)
+        self.complete(step, snapshot)
+        return drawn
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    frame: np.ndarray  # the generator's image of the run's fixed noise
+    surface: np.ndarray | None  # the critic's surface on RunPictures.points; None: no critic, or over 2-D

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,13 @@ class TensorBoardLog:
     on disk every event the checkpoint covers. A resumed run first writes a purge marker at its
     checkpoint + 1: TensorBoard then hides what the interrupted one logged past the checkpoint,
     as metrics.jsonl drops those lines, and the resumed run logs them again. A rollback does the same.
+    Images come from the picture thread, scalars from training's: a lock keeps events whole.
     """
 
     def __init__(self, directory: Path, train_metrics: tuple[str, ...], resumed_from: int | None):
-        from tensorboardX.event_file_writer import EventsWriter  # imported here: only training writes events
-        from tensorboardX.proto.event_pb2 import Event, SessionLog
+        EventsWriter, Event, SessionLog = _tensorboardx()
 
+        self._lock = threading.Lock()
         self._event = Event
         self.train_metrics = set(train_metrics)
         Path(directory).mkdir(parents=True, exist_ok=True)
@@ -44,7 +47,8 @@ class TensorBoardLog:
 
     def _write(self, event: Any) -> None:
         event.wall_time = time.time()
-        self._writer.write_event(event)
+        with self._lock:
+            self._writer.write_event(event)
 
     def scalars(self, records: list[dict[str, Any]]) -> None:
         from tensorboardX.summary import scalar
@@ -65,7 +69,28 @@ class TensorBoardLog:
             self._write(self._event(step=step, summary=image(f"plots/{name}", pixels, dataformats="HWC")))
 
     def flush(self) -> None:
-        self._writer.flush()
+        with self._lock:
+            self._writer.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        with self._lock:
+            self._writer.close()
+
+
+def _tensorboardx() -> tuple[Any, Any, Any]:
+    """tensorboardX's event writer and protos, imported without PyTorch.
+
+    tensorboardX imports torch, if installed, only to accept torch tensors, which gancli never
+    passes; that import alone takes ~1.8 s of a run's start-up. A None in sys.modules makes
+    `import torch` fail, as if torch were absent, for the length of this import only.
+    """
+    hidden = "torch" not in sys.modules
+    if hidden:
+        sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
+    finally:
+        if hidden:
+            del sys.modules["torch"]
+    return EventsWriter, Event, SessionLog

@@ -8,6 +8,7 @@ back) on non-finite losses, and turns a failed write into one clear error.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
 import threading
@@ -25,6 +26,7 @@ from gancli.checkpoints import ROLLED_BACK_SUFFIX, Checkpointer, DamagedCheckpoi
 from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
 from gancli.errors import GancliError, StorageError, TrainingError
 from gancli.evaluation import SAMPLE_METRICS
+from gancli.picture_thread import PictureThread
 from gancli.run_evaluation import Evaluator, evaluation_keys
 from gancli.run_files import FAILURE_FILE, ROLLBACKS_FILE, MetricsLog, write_failure, write_json
 from gancli.run_lock import RunLock
@@ -64,6 +66,7 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
+@functools.cache  # reading package metadata takes ~30 ms, at every checkpoint
 def _versions() -> dict[str, str]:
     found = {}
     for name in VERSIONED_PACKAGES:
@@ -171,12 +174,12 @@ class Trainer:
 
     def _save(self, checkpointer: Checkpointer, state: State, step: int) -> None:
         checkpointer.save(step, state, {
-            "step": step, "config": to_dict(self.cfg), "shapes": state_shapes(state), "versions": _versions(),
+            "step": step, "config": to_dict(self.cfg), "shapes": state_shapes(state), "versions": dict(_versions()),
         })
 
     def _evaluate(self, state: State, step: int, records: list[dict[str, Any]] | None,
-                  tensorboard: TensorBoardLog) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Evaluate at `step` and draw the pictures; returns (records, the evaluation).
+                  drawing: PictureThread) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Evaluate at `step` and start drawing its pictures; returns (records, the evaluation).
 
         `records` (this chunk's) get the evaluation merged in and are logged first, so the
         curves include it; None logs nothing (a finished run evaluated again).
@@ -186,11 +189,19 @@ class Trainer:
             records = _merge(records, step, evaluation)
             self.metrics_log.append(records)
         if self.cfg.train.plots:
-            figures = self.pictures.draw(step, self.evaluator, state, self.keys, real, evaluation,
-                                         self.metrics_log.read(), final=step == self.cfg.train.steps)
-            if records is not None:
-                tensorboard.images(step, figures)
+            drawing.submit(step, self.evaluator, state, self.keys, real, evaluation, self.metrics_log.read(),
+                           final=step == self.cfg.train.steps, to_tensorboard=records is not None)
         return records or [], evaluation
+
+    def _redraw_if_missing(self, state: State, step: int, drawing: PictureThread) -> None:
+        """Pictures are drawn while training goes on, so a run killed just after a checkpoint
+        may lack those of the checkpoint's step: draw them again (the same, from the same
+        state and keys) before going on."""
+        tc = self.cfg.train
+        if tc.plots and 0 < step < tc.steps and step % tc.eval_every == 0 and not self.pictures.has_step(step):
+            real, _, evaluation = self.evaluator.evaluate(state, step, self.keys)
+            drawing.submit(step, self.evaluator, state, self.keys, real, evaluation, self.metrics_log.read(),
+                           final=False, to_tensorboard=True)
 
     def _train(self, state: State, saved: int | None, checkpointer: Checkpointer,
                stop: StopRequest) -> dict[str, Any]:
@@ -200,10 +211,18 @@ class Trainer:
             if int(state["step"]) < self.cfg.train.steps:  # an extended run has not finished until it does
                 (self.run_dir / "summary.json").unlink(missing_ok=True)
             tensorboard = TensorBoardLog(self.run_dir / "tb", self.problem.metric_names, resumed_from=saved)
+            drawing = PictureThread(self.pictures, tensorboard)  # it writes images: closed before tensorboard
             try:
-                return self._train_from(state, saved, checkpointer, tensorboard, stop)
+                summary = self._train_from(state, saved, checkpointer, tensorboard, drawing, stop)
+            except BaseException:
+                drawing.close(raise_errors=False)  # the error on its way says more
+                tensorboard.close()
+                raise
+            try:
+                drawing.close()
             finally:
                 tensorboard.close()
+            return summary
         except OSError as err:  # metrics, pictures, TensorBoard, summary: every write is whole or absent
             where = err.filename or "a file of the run"
             raise StorageError(f"could not read or write {where} ({err.strerror or err}); the checkpoints and metrics "
@@ -211,12 +230,14 @@ class Trainer:
                                f"gancli resume {self.run_dir}") from err
 
     def _train_from(self, state: State, saved: int | None, checkpointer: Checkpointer, tensorboard: TensorBoardLog,
-                    stop: StopRequest) -> dict[str, Any]:
+                    drawing: PictureThread, stop: StopRequest) -> dict[str, Any]:
         cfg, tc = self.cfg, self.cfg.train
         step = int(state["step"])
         log.info("training %s on %s from step %d to %d in %s", cfg.divergence.name, cfg.data.name, step, tc.steps,
                  self.run_dir)
         start_step = step
+        if saved is not None:
+            self._redraw_if_missing(state, step, drawing)
         chunk = make_train_chunk(self.problem, tc.chunk)
         last = {k: v for r in self.metrics_log.read() for k, v in r.items() if k in self.problem.metric_names}
         train_seconds, timed_steps = 0.0, 0
@@ -229,6 +250,7 @@ class Trainer:
             state, metrics = chunk(state, np.int32(boundary))
             metrics = jax.device_get(metrics)  # host-device sync: once per chunk
             checkpointer.check()  # an async save that failed stops the run now, not at the next save
+            drawing.check()
             end = min(step + tc.chunk, boundary)
             if step > start_step:  # the first chunk includes compilation
                 train_seconds += time.perf_counter() - started
@@ -236,7 +258,7 @@ class Trainer:
             records, first_bad = self._records(metrics, step, end)
             if first_bad is not None:
                 state, step = self._after_nonfinite(state, records, step, end, first_bad, saved, checkpointer,
-                                                    tensorboard)
+                                                    tensorboard, drawing)
                 saved = step or None  # the checkpoint rolled back to: newer ones were set aside
                 bar.n = step
                 continue
@@ -244,7 +266,7 @@ class Trainer:
             if records:
                 last = {k: records[-1][k] for k in self.problem.metric_names}
             if step == tc.steps or step % tc.eval_every == 0:
-                records, evaluation = self._evaluate(state, step, records, tensorboard)
+                records, evaluation = self._evaluate(state, step, records, drawing)
                 final = evaluation if step == tc.steps else None
             else:
                 self.metrics_log.append(records)
@@ -258,13 +280,15 @@ class Trainer:
             bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
             if stopping:
                 bar.close()
+                drawing.wait()
                 checkpointer.wait()
                 log.warning("saved a checkpoint at step %d; resume with: gancli resume %s", step, self.run_dir)
                 raise SystemExit(128 + stop.signum)
         bar.close()
 
         if final is None:  # nothing left to train: the run had already reached train.steps
-            _, final = self._evaluate(state, step, None, tensorboard)
+            _, final = self._evaluate(state, step, None, drawing)
+        drawing.wait()  # a summary.json says the run is complete: its pictures too
         summary = {"step": step, **last, **final, "steps_per_s": timed_steps / train_seconds if train_seconds else None}
         write_json(self.run_dir / "summary.json", summary)
         log.info("step %d: %d/%d modes captured, %.1f%% high quality; summary in %s", step,
@@ -290,14 +314,15 @@ class Trainer:
         return records, first_bad
 
     def _after_nonfinite(self, state: State, records: list[dict[str, Any]], step: int, end: int, first_bad: int,
-                         saved: int | None, checkpointer: Checkpointer,
-                         tensorboard: TensorBoardLog) -> tuple[State, int]:
+                         saved: int | None, checkpointer: Checkpointer, tensorboard: TensorBoardLog,
+                         drawing: PictureThread) -> tuple[State, int]:
         """Roll back (train.on_nonfinite=rollback, retries left): the state and step to go on from.
 
         Otherwise stop: the records before the blow-up are appended to metrics.jsonl,
         failure.json says why, and a TrainingError names the steps and the intact checkpoint.
         """
         tc, rollbacks = self.cfg.train, int(state["rollbacks"])
+        drawing.wait()  # pictures of steps a rollback drops must not be drawn after it removed them
         if tc.on_nonfinite == "rollback" and rollbacks < tc.max_rollbacks:
             return self._roll_back(state, first_bad, checkpointer, tensorboard)
         self.metrics_log.append(records)  # the finite lead-up to the blow-up is worth keeping

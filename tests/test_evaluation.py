@@ -102,3 +102,33 @@ def test_evaluate_samples_gives_every_metric():
     assert result["modes_captured"] == 4 and result["mode_kl"] == pytest.approx(0.0)
     # every fake sample sits on a mode: the density there, log(1/4 N(0; 0, 0.05^2 I)).
     assert result["data_log_likelihood"] == pytest.approx(np.log(0.25 / (2 * np.pi * 0.05**2)), rel=1e-6)
+
+
+def _brute_force_knn(real, fake, k_pr, k_dc):
+    """The k-NN metrics straight from their definitions, with full distance matrices."""
+    def dist(a, b):
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+
+    real_r = np.sort(dist(real, real), axis=1)  # column 0: the point itself
+    fake_r = np.sort(dist(fake, fake), axis=1)
+    cross = dist(real, fake)
+    in_dc = cross <= real_r[:, k_dc][:, None]
+    return {"precision": (cross <= real_r[:, k_pr][:, None]).any(axis=0).mean(),
+            "recall": (cross <= fake_r[:, k_pr][None, :]).any(axis=1).mean(),
+            "density": in_dc.sum() / (k_dc * len(fake)), "coverage": in_dc.any(axis=1).mean()}
+
+
+def test_the_blocked_knn_metrics_equal_their_definitions():
+    """Computed a block of rows at a time (sizes that are not multiples of the block), with the
+    real samples' radii cached between calls: the same numbers as the definitions give."""
+    rng = np.random.default_rng(3)
+    real = _blobs(CENTRES, 150, seed=4)  # 600 rows: two whole blocks and a part
+    for n_fake in (37, 600, 700):
+        fake = _blobs(CENTRES[:3], 1, seed=n_fake)[rng.integers(0, 3, n_fake)] + 0.05 * rng.normal(size=(n_fake, 2))
+        expected = _brute_force_knn(real, fake, 3, 5)
+        got = {**precision_recall(real, fake), **density_coverage(real, fake, k=5)}
+        got_pr3 = density_coverage(real, fake, k=3)
+        for name in ("precision", "recall", "coverage"):
+            assert got[name] == pytest.approx(expected[name], abs=1e-12), (n_fake, name)
+        assert got["density"] == pytest.approx(expected["density"], abs=1e-12)
+        assert got_pr3["density"] == pytest.approx(_brute_force_knn(real, fake, 3, 3)["density"], abs=1e-12)

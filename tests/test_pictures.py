@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -14,6 +16,8 @@ from PIL import Image
 from tensorboardX.proto import event_pb2
 
 from gancli.config import to_dict
+from gancli.errors import StorageError
+from gancli.picture_thread import PictureThread
 from gancli.plots import plot_curves, plot_limits, plot_samples, principal_plane, write_gif
 from gancli.run_evaluation import FRAME_SAMPLES
 from gancli.train_step import build, critic, critic_surface, pack, surface_label
@@ -204,3 +208,53 @@ def test_a_kill_right_after_a_checkpoint_loses_no_event_it_covers(smoke_config, 
     for tag in ("train/d_loss", "eval/high_quality_fraction", "eval/coverage", "eval/d_fake", "eval/critic_estimate"):
         assert 20 in scalar_steps(found, tag), tag
     assert image_steps(found, "plots/samples") == [20, 40] and image_steps(found, "plots/critic") == [20, 40]
+
+
+def test_a_resume_redraws_the_pictures_its_checkpoint_step_lacks(smoke_config, tmp_path):
+    """Pictures are drawn while training goes on, so a kill just after a checkpoint can leave its
+    step without them: the resumed run draws them again, the same, before going on."""
+    cfg = smoke_config(PLOTS)
+    train_and_evaluate(cfg, tmp_path)  # evaluations and checkpoints at 20 and 40
+    plots = tmp_path / "plots"
+    frame = np.load(plots / "samples_0000020.npy")
+    for path in plots.glob("*_0000020.*"):  # as if killed before the picture thread got to step 20
+        path.unlink()
+    shutil.rmtree(tmp_path / "checkpoints" / "40")
+    train_and_evaluate(cfg, tmp_path)  # resumes from step 20
+    np.testing.assert_array_equal(np.load(plots / "samples_0000020.npy"), frame)
+    assert (plots / "samples_0000020.png").exists() and (plots / "critic_0000020.png").exists()
+    assert Image.open(plots / "samples.gif").n_frames == 2
+    assert image_steps(visible(events(tmp_path / "tb")), "plots/samples").count(20) >= 1
+
+
+class _FailingPictures:
+    """RunPictures whose drawing fails as a full disk makes it fail."""
+
+    def snapshot(self, *_):
+        return None
+
+    def render(self, *_):
+        raise OSError(28, "No space left on device", "plots/curves.png")
+
+
+def test_a_failed_drawing_is_raised_on_the_training_thread():
+    drawing = PictureThread(_FailingPictures(), tensorboard=None)
+    drawing.submit(20, None, None, None, None, {}, [], final=False, to_tensorboard=False)
+    with pytest.raises(OSError, match="No space left"):
+        drawing.wait()
+    drawing.submit(40, None, None, None, None, {}, [], final=False, to_tensorboard=False)
+    with pytest.raises(OSError):  # from check(), once the drawing has failed, without waiting for it
+        for _ in range(1000):
+            drawing.check()
+            time.sleep(0.01)
+    drawing.close()  # nothing left in flight
+
+
+def test_a_full_disk_while_drawing_stops_training_with_one_clear_error(smoke_config, tmp_path, monkeypatch):
+    def full(*_):
+        raise OSError(28, "No space left on device", str(tmp_path / "plots" / "curves.png"))
+
+    monkeypatch.setattr("gancli.run_pictures.RunPictures.render", full)
+    with pytest.raises(StorageError, match="could not read or write .*curves.png .No space left on device"):
+        train_and_evaluate(smoke_config(PLOTS), tmp_path)
+    assert (tmp_path / "checkpoints").is_dir()  # what was saved before stays

@@ -31,9 +31,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-GANCLI = str(Path(sys.executable).parent / "gancli")
+_SCRIPT = Path(sys.executable).parent / "gancli"
+# The console script where pip put one; `python -m gancli` where it did not (a --target install).
+GANCLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "gancli"]
 
 
 def median_min_max(values: list[float]) -> tuple[float, float, float]:
@@ -65,7 +69,6 @@ def matmul_rates(n: int = 2048, repeats: int = 7) -> dict[str, list[float]]:
     """GFLOP/s of an n x n float32 matmul: NumPy (OpenBLAS, every core) and XLA (jitted)."""
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     flops = 2 * n**3
@@ -101,7 +104,6 @@ def compose(*overrides: str) -> Any:
 
 def modes_captured(samples: Any, cfg: Any) -> str:
     import jax
-    import numpy as np
 
     from gancli.data import make_dataset
     from gancli.evaluation import evaluate_samples
@@ -112,10 +114,11 @@ def modes_captured(samples: Any, cfg: Any) -> str:
     return f"{result['modes_captured']}/{result['modes_total']}"
 
 
-def steady_state(batch: int, steps_per_rep: int, reps: int) -> dict[str, Any]:
-    """Alternate gancli chunks and reference steps, the same number of each per repetition."""
+def steady_state(batch: int, steps_per_rep: int, reps: int, device: str = "cpu") -> dict[str, Any]:
+    """Alternate gancli chunks and reference steps, the same number of each per repetition.
+
+    gancli runs on JAX's default device; the reference on `device` (cpu, or cuda)."""
     import jax
-    import numpy as np
     import torch
     from torch_reference import ReferenceGAN
 
@@ -135,7 +138,7 @@ def steady_state(batch: int, steps_per_rep: int, reps: int) -> dict[str, Any]:
     cost = cost[0] if isinstance(cost, list) else cost
     flops_per_step = float(cost["flops"])
 
-    reference = ReferenceGAN(batch, pack=1, ema_decay=cfg.train.ema_decay)
+    reference = ReferenceGAN(batch, pack=1, ema_decay=cfg.train.ema_decay, device=device)
     reference.train(20)  # warm-up: allocator, autograd graph caches
     chunks = steps_per_rep // chunk_length
     jax_rates, torch_rates = [], []
@@ -158,6 +161,57 @@ def steady_state(batch: int, steps_per_rep: int, reps: int) -> dict[str, Any]:
     }
 
 
+def probe_devices(batch: int, steps: int) -> float:
+    """Steps/s of the chunk with the batch sharded over every JAX device of this process
+    (JAX_NUM_CPU_DEVICES sets how many host devices there are); parameters replicated."""
+    import dataclasses
+
+    import jax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from gancli.train_step import build, make_train_chunk
+
+    problem, init = build(compose("model.pack=1", f"train.batch_size={batch}"))
+    state = jax.jit(init)()
+    if jax.device_count() > 1:
+        mesh = jax.make_mesh((jax.device_count(),), ("batch",), axis_types=(jax.sharding.AxisType.Auto,))
+        rows = NamedSharding(mesh, P("batch"))
+        data, prior = problem.data, problem.prior
+
+        class ShardedData:  # the data's samples, laid out over the devices by rows
+            def __getattr__(self, name: str) -> Any:
+                return getattr(data, name)
+
+            def sample(self, key: Any, n: int) -> Any:
+                return jax.lax.with_sharding_constraint(data.sample(key, n), rows)
+
+        problem = dataclasses.replace(problem, data=ShardedData(),
+                                      prior=lambda key, n: jax.lax.with_sharding_constraint(prior(key, n), rows))
+        state = jax.device_put(state, NamedSharding(mesh, P()))
+    chunk = make_train_chunk(problem, 100)
+    stop = np.int32(2**31 - 1)
+    state, metrics = chunk(state, stop)  # compile
+    jax.block_until_ready(metrics)
+    start = time.perf_counter()
+    for _ in range(steps // 100):
+        state, metrics = chunk(state, stop)
+    jax.block_until_ready(metrics)
+    return (steps // 100) * 100 / (time.perf_counter() - start)
+
+
+def sharded_rates(batch: int, steps: int, reps: int) -> dict[str, list[float]]:
+    """Steps/s on 1 and on 2 host devices (each a process of its own), alternating."""
+    rates: dict[str, list[float]] = {"1": [], "2": []}
+    for _ in range(reps):
+        for devices in rates:
+            result = subprocess.run([sys.executable, __file__, "--probe-devices", str(batch), str(steps)],
+                                    env={**os.environ, "JAX_NUM_CPU_DEVICES": devices, "GANCLI_JAX_CACHE": ""},
+                                    capture_output=True, text=True, check=True)
+            rates[devices].append(float(result.stdout.split()[-1]))
+    return rates
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. The default run, whole process
 
@@ -171,14 +225,14 @@ def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, su
     return seconds, result
 
 
-def default_run(work: Path, env: dict[str, str], steps: int) -> dict[str, Any]:
+def default_run(work: Path, env: dict[str, str], steps: int, device: str = "cpu") -> dict[str, Any]:
     run_dir = work / "gancli_default"
-    gancli_s, _ = timed([GANCLI, "train", "train.progress=false", f"train.steps={steps}",
+    gancli_s, _ = timed([*GANCLI, "train", "train.progress=false", f"train.steps={steps}",
                          f"hydra.run.dir={run_dir}"], env, work)
     samples = work / "reference.npy"
     torch_s, result = timed([sys.executable, str(ROOT / "tools" / "torch_reference.py"), "--steps", str(steps),
-                             "--out", str(samples)], env, work)
-    _, scored = timed([GANCLI, "eval", str(run_dir), f"samples={samples}"], env, work)
+                             "--out", str(samples), "--device", device], env, work)
+    _, scored = timed([*GANCLI, "eval", str(run_dir), f"samples={samples}"], env, work)
     summary = json.loads((run_dir / "summary.json").read_text())
     reference = json.loads(samples.with_suffix(".eval.json").read_text())
     return {"steps": steps, "gancli_s": gancli_s, "torch_s": torch_s,
@@ -194,7 +248,7 @@ def first_steps_time(work: Path, env: dict[str, str], cache: Path, name: str) ->
     """Seconds from starting `gancli train` to its first 10 steps logged (metrics.jsonl's first line)."""
     run_dir = work / name
     start = time.perf_counter()
-    process = subprocess.Popen([GANCLI, "train", "train.progress=false", "train.chunk=10", "train.log_every=10",
+    process = subprocess.Popen([*GANCLI, "train", "train.progress=false", "train.chunk=10", "train.log_every=10",
                                 "train.steps=1000000", f"hydra.run.dir={run_dir}"],
                                env={**env, "GANCLI_JAX_CACHE": str(cache)}, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -283,8 +337,9 @@ def overheads(work: Path, reps: int = 7) -> dict[str, list[float]]:
 # BENCHMARKS.md
 
 
-def report(m: dict[str, str], rates: dict[str, list[float]], steady: list[dict[str, Any]], default: dict[str, Any],
-           start: dict[str, list[float]], costs: dict[str, list[float]], command: str, seconds: float) -> str:
+def report(m: dict[str, str], rates: dict[str, list[float]], steady: list[dict[str, Any]],
+           sharded: dict[str, list[float]], default: dict[str, Any], start: dict[str, list[float]],
+           costs: dict[str, list[float]], gpu: dict[str, Any] | None, command: str, seconds: float) -> str:
     peak_numpy = statistics.median(rates["numpy"])
     peak_xla = statistics.median(rates["xla"])
     cfg = compose()
@@ -331,11 +386,7 @@ def report(m: dict[str, str], rates: dict[str, list[float]], steady: list[dict[s
     g, t = default["gancli"], default["torch"]
     lines += [
         "",
-        "Why not nearer the matmul rate: one step is a chain of small dependent matmuls (512x128 by 128x128",
-        "at most) with the Adam updates, the sampling and the activations between them; XLA runs each on one",
-        "core, and the critic's step must finish before the generator's starts, so the second core mostly",
-        "idles. The single-device ceiling is about one core's matmul rate; using both needs the batch",
-        "sharded over two host devices (the scaling issue) or two runs side by side.",
+        *_why_not_faster(steady, sharded, peak_numpy),
         "",
         "## The default run, whole process",
         "",
@@ -376,9 +427,10 @@ def report(m: dict[str, str], rates: dict[str, list[float]], steady: list[dict[s
         f"| {100 * log_frac:.2f}% |",
         f"| evaluation ({cfg.train.eval_samples:,} samples, every metric) | {fmt(_ms(costs['evaluation']))} | {evals} "
         f"| {100 * evals * statistics.median(costs['evaluation']) / train_s:.1f}% |",
-        f"| pictures (train.plots) | {fmt(_ms(costs['pictures']))} | {evals} "
-        f"| {100 * evals * statistics.median(costs['pictures']) / train_s:.1f}% |",
+        f"| pictures (train.plots), drawn on a thread of their own while training goes on "
+        f"| {fmt(_ms(costs['pictures']))} | {evals} | (overlapped) |",
         "",
+        *_gpu_section(gpu),
         "## Against the targets of the performance issue",
         "",
         "| target | measured | met |",
@@ -387,6 +439,90 @@ def report(m: dict[str, str], rates: dict[str, list[float]], steady: list[dict[s
         "",
     ]
     return "\n".join(lines)
+
+
+def _why_not_faster(steady: list[dict[str, Any]], sharded: dict[str, list[float]], peak_numpy: float) -> list[str]:
+    """The ceilings, computed from this run's own figures."""
+    big = next(row for row in steady if row["batch"] == 512)
+    ceiling = peak_numpy * 1e9 / big["flops_per_step"]
+    reference = statistics.median(big["torch"])
+    two = [b / a for a, b in zip(sharded["1"], sharded["2"], strict=True)]
+    return [
+        "Why not faster at batch 512: one step is a chain of small dependent matmuls (512x128 by 128x128 at",
+        "most) with the Adam updates, the sampling and the activations between them, and the critic's step",
+        "must finish before the generator's starts. The machine's ceiling for a step of "
+        f"{big['flops_per_step'] / 1e6:.0f} MFLOP is NumPy's",
+        f"every-core matmul rate divided by it: {ceiling:.0f} steps/s. The reference does {reference:.0f} steps/s, "
+        f"so 2.5x it ({2.5 * reference:.0f})",
+        f"is {'above' if 2.5 * reference > ceiling else 'below'} what this machine's arithmetic allows; "
+        f"gancli reaches {statistics.median(big['jax']) / ceiling:.0%} of that ceiling.",
+        "",
+        "Sharding the batch over two host devices (`JAX_NUM_CPU_DEVICES=2`, parameters replicated, the",
+        f"critic's and generator's gradients summed across them) gives {fmt(sharded['2'])} steps/s against",
+        f"{fmt(sharded['1'])} on one device: {fmt(two, 2)}x, measured alternately in processes of their own. One",
+        "device already keeps both cores partly busy (XLA splits each 512-row matmul), so a second device",
+        "only adds the gradients' all-reduce between the two halves.",
+    ]
+
+
+def _gpu_section(gpu: dict[str, Any] | None) -> list[str]:
+    """BENCHMARKS.md's GPU section, from tools/gpu_bench.py's JSON: this machine has no GPU."""
+    if gpu is None:
+        return []
+    v = gpu["versions"]
+    lines = [
+        "## On a GPU",
+        "",
+        f"Measured by `python tools/gpu_bench.py` on an {gpu['device']} on {gpu['date']} (jax {v['jax']}, "
+        f"flax {v['flax']}, torch {v['torch']}),",
+        f"not again by this run: {gpu['runs']}.",
+        "",
+        "Steady state, side by side as above (gancli's jitted chunk against the PyTorch eager reference on the",
+        "GPU; the reference synchronises once a step for its losses, as its examples do):",
+        "",
+        "| batch | gancli steps/s | reference steps/s | ratio | MFLOP/step | gancli TFLOP/s "
+        "| modes (gancli / reference) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for batch in (64, 512, 4096):
+        row = gpu.get(f"steady_{batch}")
+        if row is None or "error" in row:
+            continue
+        rate = statistics.median(row["jax"])
+        lines.append(f"| {batch} | {fmt(row['jax'])} | {fmt(row['torch'])} | {fmt(row['ratio'], 1)} "
+                     f"| {row['flops_per_step'] / 1e6:.0f} | {rate * row['flops_per_step'] / 1e12:.2f} "
+                     f"| {row['gancli_modes']} / {row['torch_modes']} |")
+    seeds = [gpu[k] for k in ("seeds_1", "seeds_8", "seeds_64") if k in gpu and "error" not in gpu[k]]
+    if seeds:
+        one = statistics.median(seeds[0]["aggregate_steps_per_s"])
+        lines += [
+            "",
+            "Many seeds in one program: the default config's chunk `vmap`ped over S train states "
+            f"(batch {seeds[0]['batch']}), all S",
+            "advancing together; steps/s counts every seed's steps:",
+            "",
+            "| seeds | steps/s, all seeds | per seed | speed-up over one seed |",
+            "|---|---|---|---|",
+        ]
+        for row in seeds:
+            rate = statistics.median(row["aggregate_steps_per_s"])
+            lines.append(f"| {row['seeds']} | {fmt(row['aggregate_steps_per_s'])} | {rate / row['seeds']:.0f} "
+                         f"| {rate / one:.1f}x |")
+    run = gpu.get("default_run")
+    if run and "error" not in run:
+        g, t = run["gancli"], run["torch"]
+        lines += [
+            "",
+            f"The default run, whole process, {run['steps']:,} steps (evaluations, pictures and checkpoints as "
+            "above): gancli",
+            f"{run['gancli_s']:.1f} s ({run['gancli_steps_per_s']:.0f} training steps/s, {g['modes_captured']}/"
+            f"{g['modes_total']} modes, {g['high_quality_fraction']:.0%} high quality); the reference "
+            f"{run['torch_s']:.1f} s",
+            f"({run['torch_steps_per_s']:.0f} steps/s, {t['modes_captured']}/{t['modes_total']} modes, "
+            f"{t['high_quality_fraction']:.0%} high quality). On the GPU a run of this size is mostly start-up,",
+            f"evaluation and pictures: its training steps take {run['steps'] / run['gancli_steps_per_s']:.1f} s.",
+        ]
+    return [*lines, ""]
 
 
 def _targets(steady: list[dict[str, Any]], default: dict[str, Any], start: dict[str, list[float]],
@@ -417,7 +553,14 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5, help="repetitions of each side-by-side measurement")
     parser.add_argument("--default-steps", type=int, default=20000, help="steps of the whole-process comparison")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--gpu", default=str(ROOT / "benchmarks" / "gpu.json"),
+                        help="tools/gpu_bench.py's results, rendered as BENCHMARKS.md's GPU section")
+    parser.add_argument("--probe-devices", nargs=2, type=int, metavar=("BATCH", "STEPS"),
+                        help="(internal) print the steps/s of the batch sharded over this process's devices")
     args = parser.parse_args()
+    if args.probe_devices:
+        print(probe_devices(*args.probe_devices))
+        return 0
     began = time.perf_counter()
     os.environ.setdefault("GANCLI_JAX_CACHE", "")  # the in-process parts compile afresh, as a first run does
     with tempfile.TemporaryDirectory(prefix="gancli-bench-") as tmp:
@@ -429,6 +572,8 @@ def main() -> int:
         for batch, steps_per_rep in ((64, 1000), (512, 400)):
             print(f"steady state, batch {batch} ...", flush=True)
             steady.append(steady_state(batch, steps_per_rep, args.reps))
+        print("batch 512 on one and on two host devices ...", flush=True)
+        sharded = sharded_rates(512, 1000, reps=3)
         print("default run, gancli then the reference ...", flush=True)
         default = default_run(work, env, args.default_steps)
         print("start-up ...", flush=True)
@@ -436,7 +581,8 @@ def main() -> int:
         print("checkpointing, logging, evaluation ...", flush=True)
         costs = overheads(work)
         command = " ".join(["python", "tools/bench.py", *sys.argv[1:]])
-        text = report(m, rates, steady, default, start, costs, command, time.perf_counter() - began)
+        gpu = json.loads(Path(args.gpu).read_text()) if Path(args.gpu).exists() else None
+        text = report(m, rates, steady, sharded, default, start, costs, gpu, command, time.perf_counter() - began)
     Path(args.out).write_text(text)
     print(text)
     return 0

@@ -27,10 +27,11 @@ from torch import nn
 
 def ring_batch(n: int, generator: torch.Generator, modes: int = 8, radius: float = 1.0,
                std: float = 0.01) -> torch.Tensor:
-    which = torch.randint(0, modes, (n,), generator=generator)
+    device = generator.device
+    which = torch.randint(0, modes, (n,), generator=generator, device=device)
     angle = 2 * math.pi * which / modes
     centres = radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
-    return centres + std * torch.randn(n, 2, generator=generator)
+    return centres + std * torch.randn(n, 2, generator=generator, device=device)
 
 
 def mlp(d_in: int, d_out: int, hidden: int = 128, depth: int = 4) -> nn.Sequential:
@@ -44,25 +45,26 @@ def mlp(d_in: int, d_out: int, hidden: int = 128, depth: int = 4) -> nn.Sequenti
 
 
 class ReferenceGAN:
-    def __init__(self, batch_size: int, pack: int = 1, ema_decay: float = 0.999, lr: float = 2e-4, seed: int = 0):
+    def __init__(self, batch_size: int, pack: int = 1, ema_decay: float = 0.999, lr: float = 2e-4, seed: int = 0,
+                 device: str = "cpu"):
         torch.manual_seed(seed)
-        self.batch_size, self.pack, self.ema_decay = batch_size, pack, ema_decay
-        self.generator = mlp(2, 2)
-        self.critic = mlp(2 * pack, 1)
+        self.batch_size, self.pack, self.ema_decay, self.device = batch_size, pack, ema_decay, device
+        self.generator = mlp(2, 2).to(device)
+        self.critic = mlp(2 * pack, 1).to(device)
         self.average = copy.deepcopy(self.generator).requires_grad_(False)
         self.g_opt = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.5, 0.999))
         self.d_opt = torch.optim.Adam(self.critic.parameters(), lr=lr, betas=(0.5, 0.999))
         self.loss = nn.BCEWithLogitsLoss()
-        self.rng = torch.Generator().manual_seed(seed)
-        self.ones = torch.ones(batch_size // pack, 1)
-        self.zeros = torch.zeros(batch_size // pack, 1)
+        self.rng = torch.Generator(device=device).manual_seed(seed)
+        self.ones = torch.ones(batch_size // pack, 1, device=device)
+        self.zeros = torch.zeros(batch_size // pack, 1, device=device)
 
     def packed(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(-1, 2 * self.pack)
 
     def step(self) -> tuple[float, float]:
         real = ring_batch(self.batch_size, self.rng)
-        fake = self.generator(torch.randn(self.batch_size, 2, generator=self.rng))
+        fake = self.generator(torch.randn(self.batch_size, 2, generator=self.rng, device=self.device))
 
         self.d_opt.zero_grad()
         d_loss = (self.loss(self.critic(self.packed(real)), self.ones)
@@ -86,7 +88,8 @@ class ReferenceGAN:
 
     @torch.no_grad()
     def samples(self, n: int) -> np.ndarray:
-        return self.average(torch.randn(n, 2, generator=self.rng)).numpy().astype(np.float32)
+        noise = torch.randn(n, 2, generator=self.rng, device=self.device)
+        return self.average(noise).cpu().numpy().astype(np.float32)
 
 
 def main() -> int:
@@ -98,10 +101,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples", type=int, default=2500)
     parser.add_argument("--out", help="write samples of the averaged generator to this .npy")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a machine with an NVIDIA GPU")
     args = parser.parse_args()
-    gan = ReferenceGAN(args.batch, args.pack, args.ema, seed=args.seed)
+    gan = ReferenceGAN(args.batch, args.pack, args.ema, seed=args.seed, device=args.device)
     started = time.perf_counter()
     gan.train(args.steps)
+    if args.device != "cpu":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - started
     if args.out:
         np.save(args.out, gan.samples(args.samples))

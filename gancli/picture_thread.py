@@ -1,0 +1,82 @@
+"""A run's pictures drawn on a thread of their own while training goes on.
+
+Drawing an evaluation's figures takes 0.5-1 s of matplotlib, as long as a few hundred training
+steps; XLA releases the GIL while a chunk runs, so the two overlap on a machine with a spare
+core. The device work (the snapshot) is done on the caller's thread first: the train chunk
+donates the state's buffers, so the thread never touches a state.
+
+At most one drawing is in flight: a run that evaluates faster than it can draw waits for the
+previous one instead of queueing them. A drawing that fails (a full disk) raises its error from
+the next `check()`, `submit()` or `wait()`.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from gancli.run_evaluation import EvaluationKeys, Evaluator
+from gancli.run_pictures import RunPictures
+from gancli.tensorboard_log import TensorBoardLog
+from gancli.train_step import State
+
+
+class PictureThread:
+    def __init__(self, pictures: RunPictures, tensorboard: TensorBoardLog):
+        self.pictures, self.tensorboard = pictures, tensorboard
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gancli-pictures",
+                                            initializer=_lower_priority)
+        self._in_flight: Future[None] | None = None
+
+    def submit(self, step: int, evaluator: Evaluator, state: State, keys: EvaluationKeys, real: np.ndarray,
+               metrics: dict[str, Any], records: list[dict[str, Any]], final: bool, to_tensorboard: bool) -> None:
+        """Draw the pictures of `step` (and send them to TensorBoard if `to_tensorboard`)."""
+        snapshot = self.pictures.snapshot(evaluator, state, keys)
+        self.wait()
+
+        def draw() -> None:
+            figures = self.pictures.render(step, snapshot, real, metrics, records, final)
+            if to_tensorboard:
+                self.tensorboard.images(step, figures)
+            self.pictures.complete(step, snapshot)
+
+        self._in_flight = self._executor.submit(draw)
+
+    def check(self) -> None:
+        """Raise the error of a drawing that has failed; never waits."""
+        if self._in_flight is not None and self._in_flight.done():
+            self._result()
+
+    def wait(self) -> None:
+        """Wait for the drawing in flight, raising its error."""
+        if self._in_flight is not None:
+            self._result()
+
+    def _result(self) -> None:
+        future, self._in_flight = self._in_flight, None
+        future.result()
+
+    def close(self, raise_errors: bool = True) -> None:
+        """Wait for the drawing in flight and stop the thread; `raise_errors=False` when another
+        error is already on its way (it says more)."""
+        try:
+            if raise_errors:
+                self.wait()
+            elif self._in_flight is not None:
+                self._in_flight.exception()  # waits; the error is dropped
+        finally:
+            self._executor.shutdown(wait=True)
+
+
+def _lower_priority() -> None:
+    """Give this thread the lowest CPU priority (Linux nices threads one by one): the training
+    threads come first, and drawing takes the time they leave."""
+    import os
+    import threading
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: draw at the same priority
+        pass
