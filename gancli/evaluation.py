@@ -7,6 +7,8 @@ coverage (Naeem et al. 2020).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from gancli.densities import GaussianMixture
@@ -80,17 +82,20 @@ def _kth_neighbour_radii(points: np.ndarray, ks: tuple[int, ...]) -> dict[int, n
     return radii
 
 
-_real_radii_cache: dict[tuple[int, bytes, tuple[int, ...]], dict[int, np.ndarray]] = {}
+_real_radii_cache: dict[tuple[Any, ...], dict[int, np.ndarray]] = {}
 
 
 def _real_radii(real: np.ndarray, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
     """_kth_neighbour_radii of the real samples, which every evaluation of a run shares: computed
     once (the newest set only is kept)."""
-    key = (len(real), np.ascontiguousarray(real).tobytes(), ks)
-    if key not in _real_radii_cache:
+    real = np.ascontiguousarray(real)
+    key = (real.shape, real.dtype.str, real.tobytes(), ks)
+    radii = _real_radii_cache.get(key)
+    if radii is None:
+        radii = _kth_neighbour_radii(real, ks)
         _real_radii_cache.clear()
-        _real_radii_cache[key] = _kth_neighbour_radii(real, ks)
-    return _real_radii_cache[key]
+        _real_radii_cache[key] = radii
+    return radii
 
 
 def _knn_metrics(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dict[str, float]:

@@ -29,20 +29,31 @@ class PictureThread:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gancli-pictures",
                                             initializer=_lower_priority)
         self._in_flight: Future[None] | None = None
+        self._in_flight_step = 0
 
     def submit(self, step: int, evaluator: Evaluator, state: State, keys: EvaluationKeys, real: np.ndarray,
                metrics: dict[str, Any], records: list[dict[str, Any]], final: bool, to_tensorboard: bool) -> None:
         """Draw the pictures of `step` (and send them to TensorBoard if `to_tensorboard`)."""
         snapshot = self.pictures.snapshot(evaluator, state, keys)
         self.wait()
+        # matplotlib imported here, not first on the thread: imports racing the training thread's
+        # own first imports (Orbax, at the first checkpoint) are best avoided.
+        import gancli.plots  # noqa: F401
 
         def draw() -> None:
             figures = self.pictures.render(step, snapshot, real, metrics, records, final)
             if to_tensorboard:
                 self.tensorboard.images(step, figures)
+                self.tensorboard.flush()  # whole on disk before `complete` says the step is drawn
             self.pictures.complete(step, snapshot)
 
-        self._in_flight = self._executor.submit(draw)
+        self._in_flight, self._in_flight_step = self._executor.submit(draw), step
+
+    def settle_before(self, step: int) -> None:
+        """Wait for a drawing of a step before `step`: a checkpoint at `step` must find every
+        earlier step's pictures complete, as a resume redraws only the checkpoint's own step."""
+        if self._in_flight is not None and self._in_flight_step < step:
+            self.wait()
 
     def check(self) -> None:
         """Raise the error of a drawing that has failed; never waits."""
@@ -71,12 +82,13 @@ class PictureThread:
 
 
 def _lower_priority() -> None:
-    """Give this thread the lowest CPU priority (Linux nices threads one by one): the training
-    threads come first, and drawing takes the time they leave."""
+    """Give this thread a lower CPU priority (Linux nices threads one by one): the training
+    threads come first, and drawing takes the time they leave. Not the lowest (19): on a machine
+    busy with other jobs the thread must still run often enough to hand back the GIL."""
     import os
     import threading
 
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     except (AttributeError, OSError):  # not Linux, or not allowed: draw at the same priority
         pass

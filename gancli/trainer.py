@@ -122,6 +122,8 @@ class Trainer:
         with RunLock(self.run_dir) as lock, StopRequest() as stop:  # stop: held until the last save is on disk
             state, saved = self._restore_or_init()
             lock.sign()
+            # Made now, though Orbax opens it at the first save: it marks a run that has started.
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             checkpointer = Checkpointer(self.run_dir / "checkpoints", self.cfg.train.keep)
             try:
                 summary = self._train(state, saved, checkpointer, stop)
@@ -189,19 +191,25 @@ class Trainer:
             records = _merge(records, step, evaluation)
             self.metrics_log.append(records)
         if self.cfg.train.plots:
+            # A finished run evaluated again sends its figures to TensorBoard only if a kill kept them from it.
+            to_tensorboard = records is not None or not self.pictures.has_step(step)
             drawing.submit(step, self.evaluator, state, self.keys, real, evaluation, self.metrics_log.read(),
-                           final=step == self.cfg.train.steps, to_tensorboard=records is not None)
+                           final=step == self.cfg.train.steps, to_tensorboard=to_tensorboard)
         return records or [], evaluation
 
-    def _redraw_if_missing(self, state: State, step: int, drawing: PictureThread) -> None:
+    def _redraw_if_missing(self, state: State, step: int, drawing: PictureThread, tensorboard: TensorBoardLog) -> None:
         """Pictures are drawn while training goes on, so a run killed just after a checkpoint
         may lack those of the checkpoint's step: draw them again (the same, from the same
-        state and keys) before going on."""
+        state and keys) before going on. TensorBoard first forgets that step (some of its
+        images may have been written) and is given its scalars again."""
         tc = self.cfg.train
         if tc.plots and 0 < step < tc.steps and step % tc.eval_every == 0 and not self.pictures.has_step(step):
+            records = self.metrics_log.read()
+            tensorboard.purge_after(step - 1)
+            tensorboard.scalars([r for r in records if r["step"] == step])
             real, _, evaluation = self.evaluator.evaluate(state, step, self.keys)
-            drawing.submit(step, self.evaluator, state, self.keys, real, evaluation, self.metrics_log.read(),
-                           final=False, to_tensorboard=True)
+            drawing.submit(step, self.evaluator, state, self.keys, real, evaluation, records, final=False,
+                           to_tensorboard=True)
 
     def _train(self, state: State, saved: int | None, checkpointer: Checkpointer,
                stop: StopRequest) -> dict[str, Any]:
@@ -237,7 +245,7 @@ class Trainer:
                  self.run_dir)
         start_step = step
         if saved is not None:
-            self._redraw_if_missing(state, step, drawing)
+            self._redraw_if_missing(state, step, drawing, tensorboard)
         chunk = make_train_chunk(self.problem, tc.chunk)
         last = {k: v for r in self.metrics_log.read() for k, v in r.items() if k in self.problem.metric_names}
         train_seconds, timed_steps = 0.0, 0
@@ -273,6 +281,7 @@ class Trainer:
             tensorboard.scalars(records)
             stopping = stop.signum is not None and step < tc.steps  # a finished run just finishes
             if (step % tc.ckpt_every == 0 or step == tc.steps or stopping) and step != saved:
+                drawing.settle_before(step)  # earlier steps' pictures: a resume redraws only this step's
                 tensorboard.flush()  # what the checkpoint covers is on disk before it: a crash loses no event
                 self._save(checkpointer, state, step)
                 saved = step
@@ -322,8 +331,8 @@ class Trainer:
         failure.json says why, and a TrainingError names the steps and the intact checkpoint.
         """
         tc, rollbacks = self.cfg.train, int(state["rollbacks"])
-        drawing.wait()  # pictures of steps a rollback drops must not be drawn after it removed them
         if tc.on_nonfinite == "rollback" and rollbacks < tc.max_rollbacks:
+            drawing.wait()  # pictures of steps a rollback drops must not be drawn after it removed them
             return self._roll_back(state, first_bad, checkpointer, tensorboard)
         self.metrics_log.append(records)  # the finite lead-up to the blow-up is worth keeping
         checkpointer.wait()  # the message below says the checkpoint is intact: a failed save says otherwise

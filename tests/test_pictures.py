@@ -224,7 +224,9 @@ def test_a_resume_redraws_the_pictures_its_checkpoint_step_lacks(smoke_config, t
     np.testing.assert_array_equal(np.load(plots / "samples_0000020.npy"), frame)
     assert (plots / "samples_0000020.png").exists() and (plots / "critic_0000020.png").exists()
     assert Image.open(plots / "samples.gif").n_frames == 2
-    assert image_steps(visible(events(tmp_path / "tb")), "plots/samples").count(20) >= 1
+    shown = visible(events(tmp_path / "tb"))
+    assert image_steps(shown, "plots/samples") == [20, 40]  # drawn again, once
+    assert scalar_steps(shown, "eval/high_quality_fraction") == [20, 40]  # the purge kept step 20's numbers
 
 
 class _FailingPictures:
@@ -258,3 +260,39 @@ def test_a_full_disk_while_drawing_stops_training_with_one_clear_error(smoke_con
     with pytest.raises(StorageError, match="could not read or write .*curves.png .No space left on device"):
         train_and_evaluate(smoke_config(PLOTS), tmp_path)
     assert (tmp_path / "checkpoints").is_dir()  # what was saved before stays
+
+
+KILL_AFTER_CHECKPOINT_30 = """
+import json, os, sys, time
+from pathlib import Path
+from gancli.checkpoints import Checkpointer
+from gancli.config import parse_config
+from gancli.run_pictures import RunPictures
+from gancli.trainer import train_and_evaluate
+
+render = RunPictures.render
+def slow_render(self, *args, **kwargs):
+    time.sleep(2)  # drawing outlasts the ten steps to the next checkpoint
+    return render(self, *args, **kwargs)
+RunPictures.render = slow_render
+
+save = Checkpointer.save
+def save_then_die(self, step, state, metadata):
+    save(self, step, state, metadata)
+    if step == 30:
+        self.wait()
+        os._exit(9)
+Checkpointer.save = save_then_die
+train_and_evaluate(parse_config(json.loads(sys.argv[1])), Path(sys.argv[2]))
+"""
+
+
+def test_a_checkpoint_waits_for_the_pictures_of_earlier_steps(smoke_config, tmp_path):
+    """A resume redraws only its checkpoint's own step: so a checkpoint at step 30 is saved only
+    once step 20's pictures (drawing while training went on) are complete."""
+    cfg = smoke_config(PLOTS, "train.ckpt_every=10")  # evaluations at 20 and 40
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_CHECKPOINT_30, json.dumps(to_dict(cfg)),
+                             str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 9, killed.stderr
+    assert (tmp_path / "plots" / "samples_0000020.npy").exists()
+    assert image_steps(events(tmp_path / "tb"), "plots/samples") == [20]

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -114,6 +115,17 @@ def modes_captured(samples: Any, cfg: Any) -> str:
     return f"{result['modes_captured']}/{result['modes_total']}"
 
 
+NOT_KERNELS = ("parameter", "get-tuple-element", "constant", "bitcast", "tuple")
+
+
+def kernel_count(hlo: str) -> int:
+    """The instructions of a compiled program's entry computation that run as kernels of their
+    own (fusions, matmuls, copies...), not views of data (parameters, tuples, bitcasts)."""
+    entry = hlo[hlo.index("ENTRY"):]
+    ops = [re.search(r"= \S+ ([\w-]+)\(", line) for line in entry.splitlines() if " = " in line]
+    return sum(1 for op in ops if op and op.group(1) not in NOT_KERNELS)
+
+
 def steady_state(batch: int, steps_per_rep: int, reps: int, device: str = "cpu") -> dict[str, Any]:
     """Alternate gancli chunks and reference steps, the same number of each per repetition.
 
@@ -134,7 +146,8 @@ def steady_state(batch: int, steps_per_rep: int, reps: int, device: str = "cpu")
     state, _ = chunk(state, stop)  # compile
     jax.block_until_ready(state)
     # One step on its own: XLA's cost analysis counts a loop's body once, not once per iteration.
-    cost = jax.jit(partial(train_step, problem)).lower(state).compile().cost_analysis()
+    compiled = jax.jit(partial(train_step, problem)).lower(state).compile()
+    cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops_per_step = float(cost["flops"])
 
@@ -156,7 +169,8 @@ def steady_state(batch: int, steps_per_rep: int, reps: int, device: str = "cpu")
     return {
         "batch": batch, "steps": 20 + reps * chunks * chunk_length, "jax": jax_rates, "torch": torch_rates,
         "ratio": [j / t for j, t in zip(jax_rates, torch_rates, strict=True)],
-        "flops_per_step": flops_per_step, "torch_threads": torch.get_num_threads(),
+        "flops_per_step": flops_per_step, "kernels_per_step": kernel_count(compiled.as_text()),
+        "torch_threads": torch.get_num_threads(),
         "gancli_modes": modes_captured(gancli_samples, cfg), "torch_modes": modes_captured(reference.samples(n), cfg),
     }
 
@@ -402,7 +416,12 @@ def report(m: dict[str, str], rates: dict[str, list[float]], steady: list[dict[s
         f"| reference | {default['torch_s']:.1f} | {default['torch_steps_per_s']:.0f} | {t['modes_captured']}/"
         f"{t['modes_total']} | {t['high_quality_fraction']:.3f} | {_num(t['mode_kl'])} |",
         "",
-        f"gancli takes {default['gancli_s'] / default['torch_s']:.2f}x the reference's wall time.",
+        f"gancli takes {default['gancli_s'] / default['torch_s']:.2f}x the reference's wall time. Its training "
+        f"steps alone, at {default['gancli_steps_per_s']:.0f} steps/s,",
+        f"take {train_s:.1f} s, {train_s / default['torch_s']:.2f}x the reference's whole run; the rest is "
+        "start-up, the evaluations and the",
+        "last pictures (the others are drawn while training goes on)."
+        + (" The 0.5x target needs the step itself to be faster." if train_s > 0.5 * default["torch_s"] else ""),
         "",
         "## Start-up",
         "",
@@ -447,7 +466,21 @@ def _why_not_faster(steady: list[dict[str, Any]], sharded: dict[str, list[float]
     ceiling = peak_numpy * 1e9 / big["flops_per_step"]
     reference = statistics.median(big["torch"])
     two = [b / a for a, b in zip(sharded["1"], sharded["2"], strict=True)]
+    small = next(row for row in steady if row["batch"] == 64)
+    per_kernel_us = 1e6 / statistics.median(small["jax"]) / small["kernels_per_step"]
     return [
+        f"Why not faster at batch 64: a step is {small['kernels_per_step']} kernels of XLA's CPU runtime "
+        "(fusions, matmuls, copies), run one",
+        f"after another; at batch 64 each averages {per_kernel_us:.1f} µs, so what costs is starting "
+        "kernels, not arithmetic",
+        f"({small['flops_per_step'] / 1e6:.0f} MFLOP a step). Fusing across the critic's and the "
+        "generator's updates is not possible (each",
+        "needs the other's result), and the flags that change XLA's CPU threading or matmul library "
+        "(multi-threaded Eigen",
+        "off, XNNPACK, oneDNN, the concurrency-optimised scheduler) were each tried once while this was "
+        "written: none moved",
+        "the rate by more than the machine's drift (about 10%).",
+        "",
         "Why not faster at batch 512: one step is a chain of small dependent matmuls (512x128 by 128x128 at",
         "most) with the Adam updates, the sampling and the activations between them, and the critic's step",
         "must finish before the generator's starts. The machine's ceiling for a step of "
@@ -475,7 +508,7 @@ def _gpu_section(gpu: dict[str, Any] | None) -> list[str]:
         "",
         f"Measured by `python tools/gpu_bench.py` on an {gpu['device']} on {gpu['date']} (jax {v['jax']}, "
         f"flax {v['flax']}, torch {v['torch']}),",
-        f"not again by this run: {gpu['runs']}.",
+        f"not again by this run{': ' + gpu['runs'] if gpu.get('runs') else ''}.",
         "",
         "Steady state, side by side as above (gancli's jitted chunk against the PyTorch eager reference on the",
         "GPU; the reference synchronises once a step for its losses, as its examples do):",
