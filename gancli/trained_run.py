@@ -7,6 +7,7 @@ only, so reading a run that is still training disturbs nothing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 import jax
 
 from gancli.checkpoints import Checkpointer, DamagedCheckpoint, state_shapes
-from gancli.config import RunConfig, parse_config
+from gancli.config import RunConfig, parse_config, to_dict
 from gancli.errors import GancliError
+from gancli.schema import flatten
 from gancli.train_step import GanProblem, State, build, complete_state, restore_target
 
 
@@ -73,3 +75,36 @@ def _restore_target(run_dir: Path, metadata: dict[str, Any]) -> Any:
                           f"layout (saved by gancli {metadata['versions'].get('gancli', '?')}); "
                           "read it with that version of gancli")
     return abstract
+
+
+# Settings that change nothing a finished run computed.
+NOT_RESULTS = ("train.progress",)
+
+
+def finished_summary(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The summary of the run in `run_dir` if it already finished with this very config (its
+    newest checkpoint at train.steps, saved with the same settings); else None.
+
+    What a sweep run again into its own directory skips. Anything less certain (no summary, a
+    damaged checkpoint, any setting changed) is left to the trainer, which resumes, extends,
+    evaluates again or refuses, and says why.
+    """
+    run_dir = Path(run_dir)
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if summary.get("step") != cfg.train.steps or not (run_dir / "checkpoints").is_dir():
+        return None
+    checkpointer = Checkpointer(run_dir / "checkpoints", read_only=True)
+    try:
+        if checkpointer.latest_step() != cfg.train.steps:
+            return None
+        saved = flatten(checkpointer.metadata(cfg.train.steps)["config"])
+    except Exception:  # noqa: BLE001 - unreadable: the trainer says what is wrong
+        return None
+    finally:
+        checkpointer.close()
+    new = flatten(to_dict(cfg))
+    same = all(saved.get(k) == new.get(k) for k in set(saved) | set(new) if k not in NOT_RESULTS)
+    return summary if same else None

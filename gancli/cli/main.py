@@ -6,13 +6,16 @@ import importlib
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from gancli.cli.errors import fail
 from gancli.cli.overrides import check_overrides
+from gancli.cli.parallel_jobs import limit_threads_of_parallel_jobs
 from gancli.cli.positional import PATH_ARGUMENTS, with_path_overrides
 from gancli.cli.run_record import kept_on_failure, run_dir_of
-from gancli.cli.task import failed_jobs
+from gancli.cli.task import FAILED_JOBS_ENV, failed_jobs
 from gancli.errors import GancliError
 
 COMMANDS = {
@@ -51,9 +54,14 @@ def _run_hydra_app(command: str, args: list[str]) -> int:
     except GancliError as err:
         fail(f"gancli {command}", str(err))
     sys.argv = [sys.argv[0], *args]  # argv[0] stays `gancli`: Hydra's completion script names it
-    with kept_on_failure(run_dir_of(args)):
-        _hydra_app(command)()
-    failed = failed_jobs()
+    limit_threads_of_parallel_jobs(args)
+    with kept_on_failure(run_dir_of(args)), tempfile.TemporaryDirectory(prefix="gancli-") as scratch:
+        os.environ[FAILED_JOBS_ENV] = str(Path(scratch) / "failed_jobs.jsonl")  # jobs' processes inherit it
+        try:
+            _hydra_app(command)()
+            failed = failed_jobs()
+        finally:
+            del os.environ[FAILED_JOBS_ENV]
     if failed:  # a sweep went on past its failed jobs: say which, and exit non-zero
         print(f"gancli {command}: {len(failed)} job(s) of the sweep failed: {', '.join(d for d, _ in failed)}",
               file=sys.stderr)

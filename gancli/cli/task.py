@@ -5,12 +5,19 @@ In a sweep (-m) a job whose run fails (a non-finite loss, a refused resume) does
 jobs after it: it is reported on one line, the job returns NaN to the sweeper, and the command
 exits with status 1 once the sweep is done (see `failed_jobs`). A bad config stops the sweep at
 once, with status 2: it is the same mistake in every job.
+
+Jobs may run in other processes (hydra/launcher=joblib), so each failure is appended to the file
+that FAILED_JOBS_ENV names, which the `gancli` process made before the sweep began.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -20,17 +27,30 @@ from omegaconf import DictConfig, OmegaConf
 
 from gancli.cli.errors import USAGE_ERROR, fail
 from gancli.cli.jax_setup import configure_jax, quiet_library_logs
+from gancli.cli.parallel_jobs import PARALLEL_LAUNCHERS, cores_of_this_job
 from gancli.cli.run_record import discard_unused_run_dir
 from gancli.errors import GancliError, StorageError
+from gancli.run_files import FAILURE_FILE, MetricsLog, write_failure
 
 C = TypeVar("C")
 
-# (job output dir, error) of each job of this process's sweep that failed
-_FAILED_JOBS: list[tuple[str, str]] = []
+FAILED_JOBS_ENV = "GANCLI_FAILED_JOBS"  # the file of the sweep's failed jobs: a JSON line each
+
+
+def record_failed_job(output_dir: str, error: str) -> None:
+    path = os.environ.get(FAILED_JOBS_ENV)
+    if path:
+        with open(path, "a") as f:  # one short write per line: whole, whichever process appends
+            f.write(json.dumps({"dir": output_dir, "error": error}) + "\n")
 
 
 def failed_jobs() -> list[tuple[str, str]]:
-    return list(_FAILED_JOBS)
+    """(job output dir, error) of each job of the sweep that failed, in the order they failed."""
+    path = os.environ.get(FAILED_JOBS_ENV)
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [(job["dir"], job["error"]) for job in map(json.loads, f.read().splitlines())]
 
 
 def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C],
@@ -46,7 +66,8 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
     configure_jax()
     try:
         try:
-            return run(typed, Path(output_dir))
+            with _own_cores(hydra_cfg):
+                return run(typed, Path(output_dir))
         except OSError as err:  # an output path that cannot be written (the trainer says more itself)
             raise StorageError(f"could not read or write {err.filename or 'a file'} ({err.strerror or err}); "
                                "choose a writable place, or free some space") from err
@@ -56,8 +77,28 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
                 _fail_on_input(command, err, hydra_cfg)
             fail(command, str(err), err.exit_status)
         print(f"{command}: error in job {hydra_cfg.job.num} ({output_dir}): {err}", file=sys.stderr, flush=True)
-        _FAILED_JOBS.append((output_dir, str(err)))
+        record_failed_job(output_dir, str(err))
+        if command == "gancli train":
+            _leave_failure(Path(output_dir), str(err))
         return float("nan")
+
+
+def _leave_failure(run_dir: Path, error: str) -> None:
+    """failure.json in a failed job's run dir, for `gancli report` to say why (a run that stopped
+    on a non-finite loss has written its own)."""
+    path = run_dir / FAILURE_FILE
+    if path.exists():
+        return
+    records = MetricsLog(run_dir / "metrics.jsonl").read()
+    with contextlib.suppress(OSError):  # the disk that failed the run may fail this too: the line above said it
+        write_failure(path, records[-1]["step"] if records else 0, error)
+
+
+def _own_cores(hydra_cfg: Any) -> AbstractContextManager[Any]:
+    """A job that runs beside others (hydra/launcher=joblib) claims its share of the cores."""
+    if hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.runtime.choices.get("hydra/launcher") in PARALLEL_LAUNCHERS:
+        return cores_of_this_job(hydra_cfg.launcher.get("n_jobs"))
+    return nullcontext()
 
 
 def _fail_on_input(command: str, err: GancliError, hydra_cfg: Any) -> NoReturn:

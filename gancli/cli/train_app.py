@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gancli.cli.task import run_task
 from gancli.config import RunConfig, parse_config
 
+log = logging.getLogger(__name__)
+
 
 def _train(cfg: RunConfig, run_dir: Path) -> float:
-    from gancli.trainer import train_and_evaluate  # imports JAX: keep --help fast
+    from gancli.trained_run import finished_summary  # imports JAX: keep --help fast
+    from gancli.trainer import train_and_evaluate
 
-    value = train_and_evaluate(cfg, run_dir)[cfg.train.objective]
+    # A sweep run again into its directory resumes its unfinished jobs and skips finished ones.
+    summary = finished_summary(cfg, run_dir) if HydraConfig.get().mode == RunMode.MULTIRUN else None
+    if summary is not None:
+        log.info("%s already finished at step %d with this config: skipped", run_dir, cfg.train.steps)
+    else:
+        summary = train_and_evaluate(cfg, run_dir)
+    value = summary[cfg.train.objective]
     return float("nan") if value is None else float(value)  # mode_kl is None with no high-quality sample
 
 
