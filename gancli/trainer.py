@@ -77,8 +77,10 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run_dir: Path) -> None:
-    """Refuse a resume that changes any parameter shape; warn about other changed settings.
+def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run_dir: Path,
+                     same_run_only: bool = False) -> None:
+    """Refuse a resume that changes any parameter shape; warn about other changed settings, or
+    with `same_run_only` (a sweep's job) refuse them too.
 
     `abstract`: the restore target for this checkpoint (see train_step.restore_target)."""
     old, new = flatten(saved["config"]), flatten(to_dict(cfg))
@@ -95,6 +97,10 @@ def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run
                               f"(arrays {', '.join(differing[:5])}); resume it with those versions")
         raise GancliError(f"cannot resume {run_dir}: the config changes parameter shapes ({described}); "
                           "undo those overrides or train into a new run directory")
+    if changed and same_run_only:  # a sweep run again with other values, or in another order
+        raise GancliError(f"{run_dir} holds a run of another config ({described}); a sweep run again into its "
+                          "directory must give every job the same values, listed in the same order: sweep into a "
+                          "new hydra.sweep.dir, or continue this run alone with gancli resume")
     if changed:
         log.warning("resuming with changed settings (%s): the run no longer equals an uninterrupted one", described)
 
@@ -102,9 +108,12 @@ def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run
 class Trainer:
     """One run in one run directory. `run()` returns the summary it writes to summary.json."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path):
+    def __init__(self, cfg: RunConfig, run_dir: Path, same_run_only: bool = False):
+        """same_run_only: resume only a run of this very config, resumable settings aside (a
+        sweep's job: its directory is named by its number, not by its config)."""
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.same_run_only = same_run_only
         self.problem, self._init = build(cfg)
         self.abstract_state = jax.eval_shape(self._init)
         summary_metrics = (*self.problem.metric_names, *SAMPLE_METRICS)
@@ -166,7 +175,7 @@ class Trainer:
             raise GancliError(f"{self.run_dir} is already at step {step}, past train.steps={self.cfg.train.steps}; "
                               f"pass train.steps={step} or more to continue it")
         target = restore_target(self.abstract_state, metadata["shapes"])
-        _check_resumable(metadata, self.cfg, target, self.run_dir)
+        _check_resumable(metadata, self.cfg, target, self.run_dir, self.same_run_only)
         return target
 
     def _truncate_logs(self, step: int, rollbacks: int) -> None:
@@ -410,6 +419,6 @@ def _merge(records: list[dict[str, Any]], step: int, extra: dict[str, Any]) -> l
     return [*records, {"step": step, **extra}]
 
 
-def train_and_evaluate(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+def train_and_evaluate(cfg: RunConfig, run_dir: Path, same_run_only: bool = False) -> dict[str, Any]:
     """Train `cfg` in `run_dir` (resuming from its checkpoints if any); return the summary."""
-    return Trainer(cfg, run_dir).run()
+    return Trainer(cfg, run_dir, same_run_only).run()

@@ -4,6 +4,7 @@ reported across processes, and a sweep run again into its directory resuming wha
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -49,9 +50,25 @@ def test_each_job_claims_cores_no_other_job_holds(monkeypatch, tmp_path):
         assert sorted(first + second) == [0, 1]
         with cores_of_this_job(-1) as third:
             assert third == []
-    assert pinned == [set(first), set(second)]
+    assert pinned == [set(first), set(second), {0, 1}, {0, 1}]  # pinned, then unpinned as each job ends
     with cores_of_this_job(1) as alone:  # one job at a time: it gets every core
         assert alone == [0, 1]
+
+
+def test_a_job_is_pinned_to_its_cores_and_unpinned_after(monkeypatch, tmp_path):
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    before = os.sched_getaffinity(0)
+    with cores_of_this_job(-1) as mine:  # as many jobs as cores: one core each
+        assert len(mine) == 1 and os.sched_getaffinity(0) == set(mine)
+    assert os.sched_getaffinity(0) == before  # the worker's next job starts from every core again
+
+
+def test_claims_are_not_made_in_a_directory_others_can_write(monkeypatch, tmp_path):
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    (tmp_path / f"gancli-cores-{os.getuid()}").mkdir(mode=0o777)
+    os.chmod(tmp_path / f"gancli-cores-{os.getuid()}", 0o777)
+    with cores_of_this_job(-1) as mine:
+        assert mine == []  # runs unpinned rather than trust it
 
 
 @pytest.mark.slow
@@ -80,6 +97,14 @@ def test_a_sweep_run_again_skips_finished_jobs_and_resumes_the_rest(env, tmp_pat
     longer = gancli(env, *command, "train.steps=60", timeout=300)  # a changed config is not "finished"
     assert longer.returncode == 0, longer.stderr
     assert all(json.loads((job / "summary.json").read_text())["step"] == 60 for job in (finished, interrupted))
+
+    # Other values (or the same in another order) would put one config's run under another's job number.
+    other = gancli(env, *command, "train.steps=60", "optim.d.lr=1e-3", timeout=300)
+    assert other.returncode == 1, other.stderr
+    assert other.stderr.count("holds a run of another config (optim.d.lr: 0.0002 -> 0.001)") == 2, other.stderr
+    for job in (finished, interrupted):  # refused beside a finished run: it is still reported finished
+        assert not (job / "failure.json").exists()
+        assert json.loads((job / "summary.json").read_text())["step"] == 60
 
 
 @pytest.mark.slow

@@ -56,12 +56,16 @@ def _run_hydra_app(command: str, args: list[str]) -> int:
     sys.argv = [sys.argv[0], *args]  # argv[0] stays `gancli`: Hydra's completion script names it
     limit_threads_of_parallel_jobs(args)
     with kept_on_failure(run_dir_of(args)), tempfile.TemporaryDirectory(prefix="gancli-") as scratch:
+        previous = os.environ.get(FAILED_JOBS_ENV)
         os.environ[FAILED_JOBS_ENV] = str(Path(scratch) / "failed_jobs.jsonl")  # jobs' processes inherit it
         try:
             _hydra_app(command)()
             failed = failed_jobs()
         finally:
-            del os.environ[FAILED_JOBS_ENV]
+            if previous is None:
+                del os.environ[FAILED_JOBS_ENV]
+            else:
+                os.environ[FAILED_JOBS_ENV] = previous
     if failed:  # a sweep went on past its failed jobs: say which, and exit non-zero
         print(f"gancli {command}: {len(failed)} job(s) of the sweep failed: {', '.join(d for d, _ in failed)}",
               file=sys.stderr)

@@ -2,8 +2,8 @@
 
 One training keeps more than one core partly busy (XLA runs independent kernels of a step at
 once, NumPy's BLAS splits the evaluation), so jobs left to the scheduler fight over the cores:
-measured here, two unpinned jobs on 2 cores each ran at 0.62x the speed of one alone, two jobs
-pinned one per core at 0.9x. So with N jobs at once on C cores each job claims C // N cores (at
+measured here (without pictures), two unpinned jobs on 2 cores each ran at 0.62x the speed of one
+alone, two jobs pinned one per core at 0.9x. So with N jobs at once on C cores each job claims C // N cores (at
 least one) through a lock file per core, shared by every gancli sweep of the user, and pins
 itself there; the `gancli` process also sets the BLAS thread counts to match before any job
 starts (a job's process reads them once, when it loads NumPy). A variable the user has set is
@@ -14,16 +14,16 @@ preallocation is turned off too.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 PARALLEL_LAUNCHERS = ("joblib",)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+PREALLOCATE = "XLA_PYTHON_CLIENT_PREALLOCATE"
 
 
 def _override(args: list[str], key: str) -> str | None:
@@ -36,8 +36,9 @@ def _cores() -> list[int]:
 
 
 def jobs_at_once(n_jobs: int | str | None, cores: int) -> int:
-    """How many jobs joblib runs at once for hydra.launcher.n_jobs (joblib's meaning: -1 is
-    every core, -2 all but one...): every core by default, never more than the cores."""
+    """How many jobs share the cores for hydra.launcher.n_jobs (joblib's meaning: -1 is every
+    core, -2 all but one...): every core by default, and at most the cores (a job more than
+    that finds every core claimed and runs unpinned)."""
     try:
         n = int(n_jobs) if n_jobs is not None else -1
     except ValueError:
@@ -55,41 +56,65 @@ def limit_threads_of_parallel_jobs(args: list[str], environ: os._Environ[str] | 
     threads = max(1, cores // jobs_at_once(_override(args, "hydra.launcher.n_jobs"), cores))
     for name in THREAD_VARIABLES:
         environ.setdefault(name, str(threads))
-    environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    environ.setdefault(PREALLOCATE, "false")
 
 
 @contextmanager
 def cores_of_this_job(n_jobs: int | str | None) -> Iterator[list[int]]:
     """Claim this job's share of the cores (see the module's docstring) and pin the whole
-    process to them until the job ends; yields the cores, or [] if every core is claimed."""
-    cores = _cores()
+    process to them until the job ends, then unpin it (a joblib worker runs job after job);
+    yields the cores, or [] if every core is claimed or this system cannot pin (not Linux)."""
+    claims = _claims_directory()
+    if claims is None or not hasattr(os, "sched_setaffinity"):
+        yield []
+        return
+    import fcntl  # POSIX only: imported here so that the CLI starts anywhere
+
+    original = os.sched_getaffinity(0)
+    cores = sorted(original)
     share = max(1, len(cores) // jobs_at_once(n_jobs, len(cores)))
-    claims = Path(tempfile.gettempdir()) / f"gancli-cores-{os.getuid()}"
-    claims.mkdir(exist_ok=True)
-    held: list[tuple[int, Any]] = []
+    held: list[tuple[int, int]] = []  # (core, file descriptor of its claim)
     try:
         for core in cores:
             if len(held) == share:
                 break
-            lock = open(claims / f"core{core}.lock", "w")  # noqa: SIM115 - held until the job ends
+            fd = os.open(claims / f"core{core}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.close()
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # claimed by another job
+                os.close(fd)
                 continue
-            held.append((core, lock))
+            held.append((core, fd))
         mine = [core for core, _ in held]
         if mine:
             _pin_process(set(mine))
-        yield mine
+        try:
+            yield mine
+        finally:
+            if mine:
+                _pin_process(original)
     finally:
-        for _, lock in held:
-            lock.close()  # releases the flock
+        for _, fd in held:
+            os.close(fd)  # releases the flock
+
+
+def _claims_directory() -> Path | None:
+    """$TMPDIR/gancli-cores-<uid>, private to this user; None if it cannot be (someone else's)."""
+    if not hasattr(os, "getuid"):
+        return None
+    claims = Path(tempfile.gettempdir()) / f"gancli-cores-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        claims.mkdir(mode=0o700)
+    info = claims.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None  # a link, or another user's: pin nothing rather than trust it
+    return claims
 
 
 def _pin_process(cores: set[int]) -> None:
     """Pin every thread of this process (a reused worker already has JAX's) to `cores`; threads
     started later inherit it."""
-    for task in Path("/proc/self/task").iterdir():
+    tasks = Path("/proc/self/task")
+    for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:
         with contextlib.suppress(OSError):  # a thread that has just ended
-            os.sched_setaffinity(int(task.name), cores)
+            os.sched_setaffinity(tid, cores)

@@ -27,10 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from gancli.cli.errors import USAGE_ERROR, fail
 from gancli.cli.jax_setup import configure_jax, quiet_library_logs
-from gancli.cli.parallel_jobs import PARALLEL_LAUNCHERS, cores_of_this_job
+from gancli.cli.parallel_jobs import PARALLEL_LAUNCHERS, PREALLOCATE, cores_of_this_job
 from gancli.cli.run_record import discard_unused_run_dir
 from gancli.errors import GancliError, StorageError
 from gancli.run_files import FAILURE_FILE, MetricsLog, write_failure
+from gancli.run_lock import RunLock
 
 C = TypeVar("C")
 
@@ -40,7 +41,9 @@ FAILED_JOBS_ENV = "GANCLI_FAILED_JOBS"  # the file of the sweep's failed jobs: a
 def record_failed_job(output_dir: str, error: str) -> None:
     path = os.environ.get(FAILED_JOBS_ENV)
     if path:
-        with open(path, "a") as f:  # one short write per line: whole, whichever process appends
+        # One short write per line: whole, whichever process appends. A worker left from an
+        # earlier sweep of this process may name a file gone since: its job still said why above.
+        with contextlib.suppress(OSError), open(path, "a") as f:
             f.write(json.dumps({"dir": output_dir, "error": error}) + "\n")
 
 
@@ -85,18 +88,21 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
 
 def _leave_failure(run_dir: Path, error: str) -> None:
     """failure.json in a failed job's run dir, for `gancli report` to say why (a run that stopped
-    on a non-finite loss has written its own)."""
+    on a non-finite loss has written its own). Not in a finished run (a rerun refused beside it
+    does not undo it), nor in one another process is training into."""
     path = run_dir / FAILURE_FILE
-    if path.exists():
+    if path.exists() or (run_dir / "summary.json").exists():
         return
-    records = MetricsLog(run_dir / "metrics.jsonl").read()
-    with contextlib.suppress(OSError):  # the disk that failed the run may fail this too: the line above said it
+    # The disk that failed the run may fail this too: the line printed above said why.
+    with contextlib.suppress(GancliError, OSError), RunLock(run_dir):
+        records = MetricsLog(run_dir / "metrics.jsonl").read()
         write_failure(path, records[-1]["step"] if records else 0, error)
 
 
 def _own_cores(hydra_cfg: Any) -> AbstractContextManager[Any]:
     """A job that runs beside others (hydra/launcher=joblib) claims its share of the cores."""
     if hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.runtime.choices.get("hydra/launcher") in PARALLEL_LAUNCHERS:
+        os.environ.setdefault(PREALLOCATE, "false")  # before JAX starts its backend: jobs may share a GPU
         return cores_of_this_job(hydra_cfg.launcher.get("n_jobs"))
     return nullcontext()
 

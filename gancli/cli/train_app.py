@@ -21,11 +21,12 @@ def _train(cfg: RunConfig, run_dir: Path) -> float:
     from gancli.trainer import train_and_evaluate
 
     # A sweep run again into its directory resumes its unfinished jobs and skips finished ones.
-    summary = finished_summary(cfg, run_dir) if HydraConfig.get().mode == RunMode.MULTIRUN else None
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    summary = finished_summary(cfg, run_dir) if in_sweep else None
     if summary is not None:
         log.info("%s already finished at step %d with this config: skipped", run_dir, cfg.train.steps)
     else:
-        summary = train_and_evaluate(cfg, run_dir)
+        summary = train_and_evaluate(cfg, run_dir, same_run_only=in_sweep)
     value = summary[cfg.train.objective]
     return float("nan") if value is None else float(value)  # mode_kl is None with no high-quality sample
 
