@@ -121,6 +121,7 @@ def _wait_for_metrics(run_dir: Path, proc: subprocess.Popen, timeout: float = 12
     raise AssertionError(f"no metrics appeared; stderr: {proc.stderr.read() if proc.poll() is not None else ''}")
 
 
+@pytest.mark.slow  # a subprocess or a whole resumed run: make test-slow
 def test_sigterm_saves_then_resume_matches_an_uninterrupted_run(env, tmp_path):
     run_dir = tmp_path / "stopped"
     long_run = [*SMOKE, "train.steps=200000", "train.ckpt_every=100000", "train.eval_every=100000"]
@@ -145,6 +146,7 @@ def test_sigterm_saves_then_resume_matches_an_uninterrupted_run(env, tmp_path):
     assert (straight / "metrics.jsonl").read_text() == (run_dir / "metrics.jsonl").read_text()
 
 
+@pytest.mark.slow  # a subprocess or a whole resumed run: make test-slow
 def test_resume_extends_a_finished_run_with_its_own_overrides(env, tmp_path):
     run_dir = tmp_path / "run"
     assert gancli(env, "train", *SMOKE, "divergence=js", f"hydra.run.dir={run_dir}").returncode == 0

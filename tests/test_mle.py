@@ -80,6 +80,7 @@ def test_mle_raises_the_likelihood_and_finds_the_modes(smoke_config):
     assert float(np.mean(metrics["divergence_estimate"])) < 0.02
 
 
+@pytest.mark.slow  # a subprocess or a whole resumed run: make test-slow
 def test_mle_run_leaves_the_usual_run_files_and_resumes_exactly(smoke_config, tmp_path):
     cfg = smoke_config(*GMM, "optim.g.lr=0.01", PLOTS)
     summary = train_and_evaluate(cfg, tmp_path / "straight")

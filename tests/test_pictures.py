@@ -196,6 +196,7 @@ train_and_evaluate(parse_config(json.loads(sys.argv[1])), Path(sys.argv[2]))
 """
 
 
+@pytest.mark.slow  # a subprocess or a whole resumed run: make test-slow
 def test_a_kill_right_after_a_checkpoint_loses_no_event_it_covers(smoke_config, tmp_path):
     """Every event of the steps a checkpoint covers is on disk before the checkpoint: after a
     kill and a resume, TensorBoard has the whole run, evaluation metrics and figures included."""
@@ -210,6 +211,7 @@ def test_a_kill_right_after_a_checkpoint_loses_no_event_it_covers(smoke_config, 
     assert image_steps(found, "plots/samples") == [20, 40] and image_steps(found, "plots/critic") == [20, 40]
 
 
+@pytest.mark.slow  # a subprocess or a whole resumed run: make test-slow
 def test_a_resume_redraws_the_pictures_its_checkpoint_step_lacks(smoke_config, tmp_path):
     """Pictures are drawn while training goes on, so a kill just after a checkpoint can leave its
     step without them: the resumed run draws them again, the same, before going on."""
@@ -287,6 +289,7 @@ train_and_evaluate(parse_config(json.loads(sys.argv[1])), Path(sys.argv[2]))
 """
 
 
+@pytest.mark.slow  # a subprocess or a whole resumed run: make test-slow
 def test_a_checkpoint_waits_for_the_pictures_of_earlier_steps(smoke_config, tmp_path):
     """A resume redraws only its checkpoint's own step: so a checkpoint at step 30 is saved only
     once step 20's pictures (drawing while training went on) are complete."""
