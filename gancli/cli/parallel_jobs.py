@@ -1,14 +1,14 @@
-"""Jobs of a sweep that run side by side (`hydra/launcher=joblib`): one core each.
+"""Jobs of a sweep that run side by side (`hydra/launcher=joblib`): each on its share of the cores.
 
 One training keeps more than one core partly busy (XLA runs independent kernels of a step at
 once, NumPy's BLAS splits the evaluation), so jobs left to the scheduler fight over the cores:
-measured here (without pictures), two unpinned jobs on 2 cores each ran at 0.62x the speed of one
-alone, two jobs pinned one per core at 0.9x. So with N jobs at once on C cores each job claims C // N cores (at
-least one) through a lock file per core, shared by every gancli sweep of the user, and pins
-itself there; the `gancli` process also sets the BLAS thread counts to match before any job
-starts (a job's process reads them once, when it loads NumPy). A variable the user has set is
-left alone. Several jobs on one GPU must not each take most of its memory, so JAX's
-preallocation is turned off too.
+measured here (without pictures), two unpinned jobs on 2 cores each ran at 0.62x the speed of
+one alone, two jobs pinned one per core at 0.9x. So with N jobs at once on C cores each job
+claims C // N cores (at least one) through a lock file per core, shared by every gancli sweep of
+the user, and pins itself there; the `gancli` process also sets the BLAS thread counts to match
+before any job starts (a job's process reads them once, when it loads NumPy). A variable the
+user has set is left alone. Several jobs on one GPU must not each take most of its memory, so
+JAX's preallocation is turned off too.
 """
 
 from __future__ import annotations
