@@ -4,12 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+SEARCH_STAMP := $(VENV)/.search-installed
+# Hydra's Optuna sweeper pins optuna<3, which current SQLAlchemy breaks; it works with the
+# optuna of the `search` extra (5.0.0), so it is installed without its dependencies.
+OPTUNA_SWEEPER := hydra-optuna-sweeper==1.3.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-slow faults errors bench evidence compare lint clean
+.PHONY: help install install-search train test test-slow faults errors bench evidence compare lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +23,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install gancli with its test tools (editable)
 
+$(SEARCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,search]'
+	$(BIN)/pip install --quiet --no-deps '$(OPTUNA_SWEEPER)'
+	touch $(SEARCH_STAMP)
+
+install-search: $(SEARCH_STAMP) ## add Optuna and Hydra's Optuna sweeper, for gancli train -m hparams_search=...
+
 train: $(STAMP) ## install, then train the default run (GAN on the 8-Gaussian ring, about a minute)
 	$(BIN)/gancli train
 
 test: $(STAMP) ## install, then run the fast test suite (a few minutes)
 	$(BIN)/python -m pytest
 
-test-slow: $(STAMP) ## run the slow tests: sweeps, kills, and a wheel installed into a fresh environment
+test-slow: $(SEARCH_STAMP) ## run the slow tests: sweeps (a tiny Optuna search too), kills, and the wheel in a fresh environment
 	$(BIN)/python -m pytest -m slow
 
 faults: $(STAMP) ## SIGKILL a real training run 20 times, resume it each time, check it ends bit-identical (~2 min)

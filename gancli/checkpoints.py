@@ -57,6 +57,13 @@ def state_digest(state: Any, metadata: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+def _on_one_device(abstract_state: Any) -> Any:
+    """Restore targets placed on one device: without a placement Orbax restores an array onto
+    the devices that saved it, and refuses if this process has other devices."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device), abstract_state)
+
+
 def _reason(err: BaseException) -> str:
     """An exception as a short clause: its type and the first line of its message."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -119,11 +126,12 @@ class Checkpointer:
         return restored["metadata"]
 
     def restore(self, step: int, abstract_state: Any) -> Any:
-        """The state saved at `step`, laid out like `abstract_state` (from jax.eval_shape)."""
+        """The state saved at `step`, laid out like `abstract_state` (from jax.eval_shape), on
+        this process's first device whatever devices saved it (a data parallel run's, say)."""
         import orbax.checkpoint as ocp
 
         restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state)))
+            state=ocp.args.StandardRestore(_on_one_device(abstract_state))))
         return restored["state"]
 
     def read_verified(self, step: int, abstract_of: Callable[[dict[str, Any]], Any]) -> tuple[dict[str, Any], Any]:

@@ -111,6 +111,8 @@ class TrainConfig:
     on_nonfinite: Literal["stop", "rollback"] = "stop"  # rollback: back to the last checkpoint, lower rates
     rollback_lr_factor: float = field(default=0.5, metadata=bounds(0, 1, lo_open=True, hi_open=True))
     max_rollbacks: int = field(default=3, metadata=bounds(1))
+    num_seeds: int = field(default=1, metadata=bounds(1))  # seeds seed..seed+S-1 side by side in one program
+    devices: Literal["auto", "all"] | int = field(default="auto", metadata=bounds(1))  # data parallel: see devices.py
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ class RunConfig:
 RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.eval_every", "train.ckpt_every",
                   "train.keep", "train.chunk", "train.eval_samples", "train.objective",
                   "train.progress", "train.plots", "train.on_nonfinite", "train.rollback_lr_factor",
-                  "train.max_rollbacks")
+                  "train.max_rollbacks", "train.num_seeds", "train.devices")
 
 
 def parse_config(raw: dict[str, Any]) -> RunConfig:

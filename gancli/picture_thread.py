@@ -23,11 +23,18 @@ from gancli.tensorboard_log import TensorBoardLog
 from gancli.train_step import State
 
 
+def drawing_executor() -> ThreadPoolExecutor:
+    """The one thread that draws: pyplot's state is global, so drawings never run side by side."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gancli-pictures", initializer=_lower_priority)
+
+
 class PictureThread:
-    def __init__(self, pictures: RunPictures, tensorboard: TensorBoardLog):
+    def __init__(self, pictures: RunPictures, tensorboard: TensorBoardLog, executor: ThreadPoolExecutor | None = None):
+        """executor: a drawing_executor() shared with the runs trained beside this one (it stays
+        open at close), else one of its own."""
         self.pictures, self.tensorboard = pictures, tensorboard
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gancli-pictures",
-                                            initializer=_lower_priority)
+        self._own_executor = executor is None
+        self._executor = executor or drawing_executor()
         self._in_flight: Future[None] | None = None
         self._in_flight_step = 0
 
@@ -78,7 +85,8 @@ class PictureThread:
             elif self._in_flight is not None:
                 self._in_flight.exception()  # waits; the error is dropped
         finally:
-            self._executor.shutdown(wait=True)
+            if self._own_executor:
+                self._executor.shutdown(wait=True)
 
 
 def _lower_priority() -> None:

@@ -96,7 +96,11 @@ def find_runs(dirs: list[Path]) -> list[RunRecord]:
 
 
 def _is_training_run(path: Path) -> bool:
-    """A run of `gancli train` (not of `gancli estimate`, whose runs also have .hydra/)."""
+    """A run of `gancli train` (not of `gancli estimate`, whose runs also have .hydra/), and not
+    a group of seeds trained together (train.num_seeds): its seeds' runs below it are the runs."""
+    config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text()) or {}
+    if (config.get("train") or {}).get("num_seeds", 1) > 1:
+        return False
     hydra = path / ".hydra" / "hydra.yaml"
     if hydra.exists():
         return (yaml.safe_load(hydra.read_text()) or {}).get("hydra", {}).get("job", {}).get("name") == "train"

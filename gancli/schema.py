@@ -6,6 +6,7 @@ allowed values; nested dataclasses, optionals and lists are checked recursively.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -65,9 +66,14 @@ def _check(hint: Any, value: Any, key: str, limits: Any) -> Any:
         return _build(hint, value, key + ".")
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
+        if value is None and len(args) < len(typing.get_args(hint)):
             return None
-        return _check(args[0], value, key, limits)
+        if len(args) == 1:
+            return _check(args[0], value, key, limits)
+        for arg in args:  # the first type the value fits
+            with contextlib.suppress(GancliError):
+                return _check(arg, value, key, limits)
+        raise GancliError(f"config key '{key}' is {value!r}; " + ", or ".join(_described(a, limits) for a in args))
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):
@@ -96,6 +102,15 @@ def _check(hint: Any, value: Any, key: str, limits: Any) -> Any:
         return value
     _check_range(value, key, limits)
     return value
+
+
+def _described(hint: Any, limits: Any) -> str:
+    """What a value of `hint` may be, for the error of a value that fits no type of a union."""
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(hint)))
+    what = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
+    lo = limits.get("lo") if limits else None
+    return what if lo is None else f"{what} {'>' if limits['lo_open'] else '>='} {lo}"
 
 
 def _check_range(value: float, key: str, limits: Any) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import jax
@@ -64,6 +63,11 @@ class GanProblem:
     unroll_steps: int
     pack: int
     ema_decay: float
+    batch_sharding: Any = None  # a NamedSharding that splits each batch over devices (gancli.devices), or None
+
+    def split(self, batch: Array) -> Array:
+        """A batch of the step, its rows spread over the devices of a data parallel run."""
+        return batch if self.batch_sharding is None else jax.lax.with_sharding_constraint(batch, self.batch_sharding)
 
     @property
     def explicit(self) -> bool:
@@ -80,7 +84,7 @@ class GanProblem:
         return names
 
 
-def run_keys(seed: int) -> tuple[Array, Array, Array]:
+def run_keys(seed: int | Array) -> tuple[Array, Array, Array]:
     """(init, train, eval) keys: the three independent streams every random number comes from."""
     init_key, train_key, eval_key = jax.random.split(jax.random.key(seed), 3)
     return init_key, train_key, eval_key
@@ -107,11 +111,12 @@ def _check_pairing(cfg: RunConfig) -> None:
                           f"{cfg.train.batch_size} must be a multiple of it")
 
 
-def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
-    """The problem, and a function that creates the initial state from the seed alone.
+def build(cfg: RunConfig) -> tuple[GanProblem, Callable[..., State]]:
+    """The problem, and `init(seed=cfg.seed)`, which creates the initial state from the seed alone.
 
     The initialiser is separate so `jax.eval_shape(init)` gives a checkpoint's restore target
-    without allocating anything.
+    without allocating anything. The problem does not depend on the seed, and `init` takes it as
+    an array too, so `jax.vmap(init)(seeds)` starts several seeds' runs at once.
     """
     _check_pairing(cfg)
     data = make_dataset(cfg.data)
@@ -131,8 +136,8 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
         ema_decay=cfg.train.ema_decay,
     )
 
-    def init() -> State:
-        init_key, train_key, _ = run_keys(cfg.seed)
+    def init(seed: int | Array = cfg.seed) -> State:
+        init_key, train_key, _ = run_keys(seed)
         g, d = make_models(cfg.model, shapes, init_key)
         g_params = nnx.state(g)
         state = {"g": g_params, "g_opt": problem.g_opt.init(g_params),
@@ -149,6 +154,11 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[[], State]]:
     return problem, init
 
 
+
+
+def stack_states(states: list[State]) -> State:
+    """Several runs' states as one, each leaf with a new first axis: what a replicas chunk takes."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
 
 def restore_target(abstract: State, saved_shapes: dict[str, list[int]]) -> State:
@@ -230,8 +240,8 @@ def _critic_update(problem: GanProblem, d_params: Any, d_opt: Any, g_params: Any
     def d_objective(d_params: Any) -> tuple[Array, Array]:
         k_real, k_z = jax.random.split(key)
         k_penalty = jax.random.fold_in(key, 2)  # the gradient penalty's interpolates: a stream of their own
-        real = pack(problem, problem.data.sample(k_real, problem.batch_size))
-        fake = pack(problem, generate(problem, g_params, k_z, problem.batch_size))
+        real = problem.split(pack(problem, problem.data.sample(k_real, problem.batch_size)))
+        fake = problem.split(pack(problem, generate(problem, g_params, k_z, problem.batch_size)))
         return critic_objective_of_heads(problem.heads, lambda x: critic(problem, d_params, x), real, fake,
                                          k_penalty)
 
@@ -253,7 +263,7 @@ def _generator_objective(problem: GanProblem, g_params: Any, d_params: Any, d_op
             return (params, opt), None
 
         (d_params, _), _ = jax.lax.scan(unrolled, (d_params, d_opt), jnp.arange(problem.unroll_steps))
-    fake = pack(problem, generate(problem, g_params, key, problem.batch_size))
+    fake = problem.split(pack(problem, generate(problem, g_params, key, problem.batch_size)))
     return generator_loss_of_heads(problem.heads, critic(problem, d_params, fake), problem.generator_loss)
 
 
@@ -283,7 +293,7 @@ def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array
 def _mle_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
     """One gradient ascent step on the model's mean log-likelihood of a fresh data batch:
     maximum likelihood, which minimises KL(P_data || Q) (THEORY.md section 1)."""
-    real = problem.data.sample(jax.random.fold_in(state["key"], state["step"]), problem.batch_size)
+    real = problem.split(problem.data.sample(jax.random.fold_in(state["key"], state["step"]), problem.batch_size))
 
     def mean_log_likelihood(g_params: Any) -> Array:
         return jnp.mean(_merge(problem.g_graph, g_params).log_prob(real))
@@ -327,8 +337,10 @@ def evaluated_generator(state: State) -> Any:
     return jax.tree.map(lambda avg: avg / weight, state["g_ema"])
 
 
-def make_train_chunk(problem: GanProblem, length: int) -> Callable[[State, Array], tuple[State, dict[str, Array]]]:
-    """A jitted `(state, stop) -> (state, metrics)` that runs up to `length` steps.
+def make_train_chunk(problem: GanProblem, length: int,
+                     replicas: bool = False) -> Callable[[State, Array], tuple[State, dict[str, Array]]]:
+    """A jitted `(state, stop) -> (state, metrics)` that runs up to `length` steps; with
+    `replicas`, of every state stacked in `state` (see stack_states), side by side.
 
     Steps at or past `stop` leave the state unchanged, so one compiled program serves every
     chunk, including a short last one: nothing recompiles when cadences do not divide evenly.
@@ -346,8 +358,8 @@ def make_train_chunk(problem: GanProblem, length: int) -> Callable[[State, Array
 
         return jax.lax.cond(state["step"] < stop, run, skip, state)
 
-    @partial(jax.jit, donate_argnums=0)
-    def chunk(state: State, stop: Array) -> tuple[State, dict[str, Array]]:
+    def scan(state: State, stop: Array) -> tuple[State, dict[str, Array]]:
         return jax.lax.scan(lambda s, _: body(s, stop), state, None, length=length)
 
-    return chunk
+    # Several seeds' states stacked along a first axis run as one program: metrics gain that axis.
+    return jax.jit(jax.vmap(scan, in_axes=(0, None)) if replicas else scan, donate_argnums=0)

@@ -37,6 +37,10 @@ def load_run(run_dir: Path, step: int | None = None) -> TrainedRun:
     if not run_dir.is_dir():
         raise GancliError(f"run directory {run_dir} does not exist")
     directory = run_dir / "checkpoints"
+    seeds = sorted(p.parent for p in run_dir.glob("seed_*/checkpoints"))
+    if not directory.is_dir() and seeds:
+        raise GancliError(f"{run_dir} holds the runs of seeds trained together (train.num_seeds), each in a "
+                          f"directory of its own: name one, e.g. {seeds[0]}")
     if not directory.is_dir():
         raise GancliError(f"{run_dir} has no checkpoints/; pass a run directory that `gancli train` created, "
                           "e.g. outputs/train/<timestamp>")

@@ -157,6 +157,7 @@ def test_resume_extends_a_finished_run_with_its_own_overrides(env, tmp_path):
     assert "name: js" in (run_dir / ".hydra" / "config.yaml").read_text()
 
 
+@pytest.mark.slow  # two processes; the trainer's own test of the refusal is fast
 def test_resume_refuses_a_shape_change(env, tmp_path):
     run_dir = tmp_path / "run"
     assert gancli(env, "train", *SMOKE, f"hydra.run.dir={run_dir}").returncode == 0

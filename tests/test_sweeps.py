@@ -71,6 +71,17 @@ def test_claims_are_not_made_in_a_directory_others_can_write(monkeypatch, tmp_pa
         assert mine == []  # runs unpinned rather than trust it
 
 
+def test_a_claims_directory_only_others_could_read_is_made_private(monkeypatch, tmp_path):
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr("gancli.cli.parallel_jobs._pin_process", lambda cores: None)
+    claims = tmp_path / f"gancli-cores-{os.getuid()}"
+    claims.mkdir()
+    os.chmod(claims, 0o755)
+    with cores_of_this_job(-1) as mine:
+        assert mine != []
+    assert claims.stat().st_mode & 0o777 == 0o700
+
+
 @pytest.mark.slow
 def test_a_sweep_run_again_skips_finished_jobs_and_resumes_the_rest(env, tmp_path):
     sweep = tmp_path / "sweep"

@@ -8,13 +8,13 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 from gancli.cli.errors import fail
 from gancli.cli.overrides import check_overrides
-from gancli.cli.parallel_jobs import limit_threads_of_parallel_jobs
+from gancli.cli.parallel_jobs import launcher_of, limit_threads_of_parallel_jobs
 from gancli.cli.positional import PATH_ARGUMENTS, with_path_overrides
 from gancli.cli.run_record import kept_on_failure, run_dir_of
+from gancli.cli.search import quiet_plugin_deprecations
 from gancli.cli.task import FAILED_JOBS_ENV, failed_jobs
 from gancli.errors import GancliError
 
@@ -28,6 +28,8 @@ COMMANDS = {
 }
 # The commands that are Hydra apps of their own, each with conf/<name>.yaml.
 HYDRA_APPS = ("train", "sample", "eval", "report", "estimate")
+# Launchers whose jobs run on other machines: they cannot see this one's temporary directory.
+CLUSTER_LAUNCHERS = ("slurm", "submitit_slurm")
 
 HELP = """\
 usage: gancli <command> [key=value ...] [hydra flags]
@@ -47,6 +49,13 @@ def _hydra_app(command: str) -> Callable[[], object]:
     return module.app
 
 
+def _failed_jobs_parent(args: list[str]) -> str | None:
+    """Where the sweep's folder of failed jobs goes: the temporary directory (None), or for jobs on
+    other machines the working directory, which a cluster's nodes share as they share the sweep
+    dir (outputs/multirun/... by default)."""
+    return os.getcwd() if launcher_of(args) in CLUSTER_LAUNCHERS else None
+
+
 def _run_hydra_app(command: str, args: list[str]) -> int:
     """Run the command's Hydra app with `args` as if it were its own program."""
     try:
@@ -55,9 +64,11 @@ def _run_hydra_app(command: str, args: list[str]) -> int:
         fail(f"gancli {command}", str(err))
     sys.argv = [sys.argv[0], *args]  # argv[0] stays `gancli`: Hydra's completion script names it
     limit_threads_of_parallel_jobs(args)
-    with kept_on_failure(run_dir_of(args)), tempfile.TemporaryDirectory(prefix="gancli-") as scratch:
+    quiet_plugin_deprecations()
+    with (kept_on_failure(run_dir_of(args)),
+          tempfile.TemporaryDirectory(prefix=".gancli-failed-jobs-", dir=_failed_jobs_parent(args)) as scratch):
         previous = os.environ.get(FAILED_JOBS_ENV)
-        os.environ[FAILED_JOBS_ENV] = str(Path(scratch) / "failed_jobs.jsonl")  # jobs' processes inherit it
+        os.environ[FAILED_JOBS_ENV] = scratch  # jobs' processes inherit it
         try:
             _hydra_app(command)()
             failed = failed_jobs()

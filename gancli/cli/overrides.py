@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from gancli.cli.search import missing_sweeper
 from gancli.errors import GancliError
 
 # Flags after which the command line is not a list of overrides to check.
@@ -24,6 +25,21 @@ def conf_root() -> Any:
 
 def _load(path: Any) -> dict[str, Any]:
     return yaml.safe_load(path.read_text()) or {}
+
+
+def _is_preset(group: str, option: str) -> bool:
+    """A `# @package _global_` option (experiment=..., hparams_search=...): it sets keys of other
+    groups and adds none of its own, and may swap other groups' options."""
+    return (conf_root() / group / f"{option}.yaml").read_text().startswith("# @package _global_")
+
+
+def _preset_choices(group: str, option: str) -> dict[str, str]:
+    """{group: option} of a preset's `override /group: option` lines (Hydra's own groups included)."""
+    choices = {}
+    for entry in _load(conf_root() / group / f"{option}.yaml").get("defaults", []):
+        for target, chosen in (entry.items() if isinstance(entry, dict) else []):
+            choices[target.removeprefix("override").strip().lstrip("/")] = chosen
+    return choices
 
 
 def group_options(group: str) -> list[str]:
@@ -74,18 +90,20 @@ def check_overrides(config_name: str, args: list[str]) -> None:
                     raise GancliError(f"unknown {key} {option!r}; choose one of: {', '.join(options)}")
             chosen[key] = _values(value)
     cli_groups = {arg.split("=", 1)[0] for arg in plain}
-    for preset in chosen.get("experiment", []):  # a preset may swap options: `override /data: bimodal`
-        for entry in _load(conf_root() / "experiment" / f"{preset}.yaml").get("defaults", []):
-            for target, option in (entry.items() if isinstance(entry, dict) else []):
-                group = target.removeprefix("override").strip().lstrip("/")
-                if group in groups and group not in cli_groups:  # the command line wins over a preset
-                    chosen[group] = [option]
+    presets = [(g, o) for g, options in list(chosen.items()) for o in options if _is_preset(g, o)]
+    for preset_group, preset in presets:  # a preset may swap options: `override /data: bimodal`
+        for group, option in _preset_choices(preset_group, preset).items():
+            if group in groups and group not in cli_groups:  # the command line wins over a preset
+                chosen[group] = [option]
+            install = missing_sweeper(option) if group == "hydra/sweeper" else None
+            if install:
+                raise GancliError(f"{preset_group}={preset} needs Hydra's {option} sweeper, which is not installed: "
+                                  f"{install}")
     known = _keys(root)
     for group, options in chosen.items():
         for option in options:
-            content = _load(conf_root() / group / f"{option}.yaml")
-            if group != "experiment":  # presets are `@package _global_`: they add no keys of their own
-                known |= _keys({group: content})
+            if not _is_preset(group, option):  # presets add no keys of their own
+                known |= _keys({group: _load(conf_root() / group / f"{option}.yaml")})
     for arg in plain:
         key = arg.split("=", 1)[0]
         if key not in groups and key not in known:

@@ -1,4 +1,5 @@
-"""Jobs of a sweep that run side by side (`hydra/launcher=joblib`): each on its share of the cores.
+"""Jobs of a sweep that run side by side (`hydra/launcher=joblib` or `submitit_local`): each on its
+share of the cores.
 
 One training keeps more than one core partly busy (XLA runs independent kernels of a step at
 once, NumPy's BLAS splits the evaluation), so jobs left to the scheduler fight over the cores:
@@ -9,6 +10,11 @@ the user, and pins itself there; the `gancli` process also sets the BLAS thread 
 before any job starts (a job's process reads them once, when it loads NumPy). A variable the
 user has set is left alone. Several jobs on one GPU must not each take most of its memory, so
 JAX's preallocation is turned off too.
+
+submitit_local starts every job of a batch at once, each in a process of its own, with no n_jobs
+to bound them: the jobs count as one per core (as joblib's default, n_jobs=-1), and jobs beyond
+the cores run unpinned. SLURM jobs (hydra/launcher=slurm) are not pinned here: the cluster gives
+each job its own cores (cpus_per_task), and a share of those would leave the rest idle.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-PARALLEL_LAUNCHERS = ("joblib",)
+PARALLEL_LAUNCHERS = ("joblib", "submitit_local")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 PREALLOCATE = "XLA_PYTHON_CLIENT_PREALLOCATE"
 
@@ -29,6 +35,11 @@ PREALLOCATE = "XLA_PYTHON_CLIENT_PREALLOCATE"
 def _override(args: list[str], key: str) -> str | None:
     values = [a.split("=", 1)[1] for a in args if a.startswith(f"{key}=")]
     return values[-1] if values else None
+
+
+def launcher_of(args: list[str]) -> str | None:
+    """The launcher a command line picks (hydra/launcher=...), or None for Hydra's basic one."""
+    return _override(args, "hydra/launcher")
 
 
 def _cores() -> list[int]:
@@ -50,7 +61,7 @@ def jobs_at_once(n_jobs: int | str | None, cores: int) -> int:
 
 def limit_threads_of_parallel_jobs(args: list[str], environ: os._Environ[str] | dict[str, str] = os.environ) -> None:
     """Set the BLAS thread counts if `args` pick a launcher that runs jobs side by side."""
-    if _override(args, "hydra/launcher") not in PARALLEL_LAUNCHERS:
+    if launcher_of(args) not in PARALLEL_LAUNCHERS:
         return
     cores = len(_cores())
     threads = max(1, cores // jobs_at_once(_override(args, "hydra.launcher.n_jobs"), cores))
@@ -106,8 +117,13 @@ def _claims_directory() -> Path | None:
     with contextlib.suppress(FileExistsError):
         claims.mkdir(mode=0o700)
     info = claims.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        return None  # a link, or another user's: pin nothing rather than trust it
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None  # a link, another user's, or one others may have written to: pin nothing rather than trust it
+    if info.st_mode & 0o077:  # ours and only readable by others (made by hand, say): make it private
+        try:
+            claims.chmod(0o700)
+        except OSError:
+            return None
     return claims
 
 

@@ -2,12 +2,14 @@
 dir, and turn a GancliError into one line and exit status 2.
 
 In a sweep (-m) a job whose run fails (a non-finite loss, a refused resume) does not stop the
-jobs after it: it is reported on one line, the job returns NaN to the sweeper, and the command
-exits with status 1 once the sweep is done (see `failed_jobs`). A bad config stops the sweep at
+jobs after it: it is reported on one line, the job returns NaN to the sweeper (to one that
+optimises, the worst value: see gancli.cli.search), and the command exits with status 1 once the
+sweep is done (see `failed_jobs`). A bad config stops the sweep at
 once, with status 2: it is the same mistake in every job.
 
-Jobs may run in other processes (hydra/launcher=joblib), so each failure is appended to the file
-that FAILED_JOBS_ENV names, which the `gancli` process made before the sweep began.
+Jobs may run in other processes (hydra/launcher=joblib, submitit_local) or on other machines
+(hydra/launcher=slurm), so each failure is a file of its own in the folder that FAILED_JOBS_ENV
+names, which the `gancli` process made before the sweep began.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sys
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -29,31 +33,37 @@ from gancli.cli.errors import USAGE_ERROR, fail
 from gancli.cli.jax_setup import configure_jax, quiet_library_logs
 from gancli.cli.parallel_jobs import PARALLEL_LAUNCHERS, PREALLOCATE, cores_of_this_job
 from gancli.cli.run_record import discard_unused_run_dir
+from gancli.cli.search import value_for_sweeper
 from gancli.errors import GancliError, StorageError
 from gancli.run_files import FAILURE_FILE, MetricsLog, write_failure
 from gancli.run_lock import RunLock
 
 C = TypeVar("C")
 
-FAILED_JOBS_ENV = "GANCLI_FAILED_JOBS"  # the file of the sweep's failed jobs: a JSON line each
+FAILED_JOBS_ENV = "GANCLI_FAILED_JOBS"  # the folder of the sweep's failed jobs: a JSON file each
 
 
 def record_failed_job(output_dir: str, error: str) -> None:
-    path = os.environ.get(FAILED_JOBS_ENV)
-    if path:
-        # One short write per line: whole, whichever process appends. A worker left from an
-        # earlier sweep of this process may name a file gone since: its job still said why above.
-        with contextlib.suppress(OSError), open(path, "a") as f:
-            f.write(json.dumps({"dir": output_dir, "error": error}) + "\n")
+    folder = os.environ.get(FAILED_JOBS_ENV)
+    if folder:
+        # A file per job, written whole and then renamed: the folder may be shared by several
+        # machines (a cluster's file system), where appends to one file from each could interleave.
+        # A worker left from an earlier sweep of this process may name a folder gone since: its
+        # job still said why above.
+        name = Path(folder) / f"{socket.gethostname()}-{os.getpid()}-{time.monotonic_ns()}"
+        record = {"dir": output_dir, "error": error, "time_ns": time.time_ns()}
+        with contextlib.suppress(OSError):
+            Path(f"{name}.part").write_text(json.dumps(record))
+            os.replace(f"{name}.part", f"{name}.json")
 
 
 def failed_jobs() -> list[tuple[str, str]]:
     """(job output dir, error) of each job of the sweep that failed, in the order they failed."""
-    path = os.environ.get(FAILED_JOBS_ENV)
-    if not path or not os.path.exists(path):
+    folder = os.environ.get(FAILED_JOBS_ENV)
+    if not folder or not os.path.isdir(folder):
         return []
-    with open(path) as f:
-        return [(job["dir"], job["error"]) for job in map(json.loads, f.read().splitlines())]
+    jobs = sorted((json.loads(p.read_text()) for p in Path(folder).glob("*.json")), key=lambda job: job["time_ns"])
+    return [(job["dir"], job["error"]) for job in jobs]
 
 
 def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C],
@@ -70,7 +80,7 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
     try:
         try:
             with _own_cores(hydra_cfg):
-                return run(typed, Path(output_dir))
+                return value_for_sweeper(run(typed, Path(output_dir)), hydra_cfg.get("sweeper"))
         except OSError as err:  # an output path that cannot be written (the trainer says more itself)
             raise StorageError(f"could not read or write {err.filename or 'a file'} ({err.strerror or err}); "
                                "choose a writable place, or free some space") from err
@@ -83,7 +93,7 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
         record_failed_job(output_dir, str(err))
         if command == "gancli train":
             _leave_failure(Path(output_dir), str(err))
-        return float("nan")
+        return value_for_sweeper(float("nan"), hydra_cfg.get("sweeper"))
 
 
 def _leave_failure(run_dir: Path, error: str) -> None:
@@ -100,7 +110,7 @@ def _leave_failure(run_dir: Path, error: str) -> None:
 
 
 def _own_cores(hydra_cfg: Any) -> AbstractContextManager[Any]:
-    """A job that runs beside others (hydra/launcher=joblib) claims its share of the cores."""
+    """A job that runs beside others (hydra/launcher=joblib, submitit_local) claims its share of the cores."""
     if hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.runtime.choices.get("hydra/launcher") in PARALLEL_LAUNCHERS:
         os.environ.setdefault(PREALLOCATE, "false")  # before JAX starts its backend: jobs may share a GPU
         return cores_of_this_job(hydra_cfg.launcher.get("n_jobs"))

@@ -4,29 +4,63 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from gancli.cli.resume_app import merge_overrides
 from gancli.cli.task import run_task
-from gancli.config import RunConfig, parse_config
+from gancli.config import RunConfig, parse_config, to_dict
+from gancli.run_files import write_atomically
 
 log = logging.getLogger(__name__)
 
 
-def _train(cfg: RunConfig, run_dir: Path) -> float:
+def _finished(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The summary of a run (or of every seed of a group) that already finished with this config."""
+    from gancli.seed_group import combined_summary, seed_runs
     from gancli.trained_run import finished_summary  # imports JAX: keep --help fast
-    from gancli.trainer import train_and_evaluate
+
+    if cfg.train.num_seeds == 1:
+        return finished_summary(cfg, run_dir)
+    summaries = [finished_summary(seed_cfg, seed_dir) for seed_cfg, seed_dir in seed_runs(cfg, run_dir)]
+    return combined_summary(summaries) if all(s is not None for s in summaries) else None
+
+
+def _record_seed_runs(runs: list[Any]) -> None:
+    """Give each seed's run of a group the record Hydra gives a run (.hydra/config.yaml and
+    overrides.yaml, as if it had been trained alone), so that `gancli resume <run_dir>/seed_<seed>`
+    and `gancli report` take it as any other run."""
+    hydra_cfg = HydraConfig.get()
+    task = list(hydra_cfg.overrides.task)
+    # The group's config as Hydra recorded it (only the keys its choices have), else every key.
+    group_record = Path(hydra_cfg.runtime.output_dir) / str(hydra_cfg.output_subdir) / "config.yaml"
+    composed = yaml.safe_load(group_record.read_text()) if group_record.is_file() else to_dict(runs[0].cfg)
+    for run in runs:
+        record = run.run_dir / ".hydra"
+        record.mkdir(parents=True, exist_ok=True)
+        own = merge_overrides(task, [f"seed={run.cfg.seed}", "train.num_seeds=1"])
+        config = {**composed, "seed": run.cfg.seed, "train": {**composed["train"], "num_seeds": 1}}
+        write_atomically(record / "overrides.yaml", lambda tmp, own=own: tmp.write_text(yaml.safe_dump(own)))
+        write_atomically(record / "config.yaml",
+                         lambda tmp, config=config: tmp.write_text(yaml.safe_dump(config, sort_keys=False)))
+
+
+def _train(cfg: RunConfig, run_dir: Path) -> float:
+    from gancli.trainer import train_and_evaluate  # imports JAX: keep --help fast
 
     # A sweep run again into its directory resumes its unfinished jobs and skips finished ones.
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
-    summary = finished_summary(cfg, run_dir) if in_sweep else None
+    summary = _finished(cfg, run_dir) if in_sweep else None
     if summary is not None:
         log.info("%s already finished at step %d with this config: skipped", run_dir, cfg.train.steps)
     else:
-        summary = train_and_evaluate(cfg, run_dir, same_run_only=in_sweep)
+        on_start = _record_seed_runs if cfg.train.num_seeds > 1 else None
+        summary = train_and_evaluate(cfg, run_dir, same_run_only=in_sweep, on_start=on_start)
     value = summary[cfg.train.objective]
     return float("nan") if value is None else float(value)  # mode_kl is None with no high-quality sample
 
