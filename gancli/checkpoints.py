@@ -38,6 +38,8 @@ def state_shapes(state: Any) -> dict[str, list[int]]:
 
 
 def _host_array(leaf: Any) -> np.ndarray:
+    if not leaf.is_fully_addressable:  # replicated over several processes: this one's copy
+        leaf = leaf.addressable_data(0)
     if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
         leaf = jax.random.key_data(leaf)
     return np.asarray(jax.device_get(leaf))
@@ -211,8 +213,11 @@ def _open_manager(directory: Path, keep: int | None, read_only: bool) -> Any:
     import orbax.checkpoint as ocp
 
     if read_only:
+        # With several processes only the primary reads (see gancli.distributed): no other takes part.
+        alone = {"multiprocessing_options": ocp.options.MultiprocessingOptions(primary_host=0, active_processes={0})}
         options = ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0,
-                                               enable_async_checkpointing=False)
+                                               enable_async_checkpointing=False,
+                                               **(alone if jax.process_count() > 1 else {}))
     else:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, create=True, enable_async_checkpointing=True,

@@ -116,6 +116,16 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class DistributedConfig:
+    """One run over several processes (see gancli.distributed). None: one process, unless SLURM
+    started several tasks."""
+
+    coordinator: str | None = None  # host:port where process 0 listens
+    num_processes: int | None = field(default=None, metadata=bounds(1))
+    process_id: int | None = field(default=None, metadata=bounds(0))
+
+
+@dataclass(frozen=True)
 class RunConfig:
     data: DataConfig
     model: ModelConfig
@@ -123,14 +133,18 @@ class RunConfig:
     divergence: DivergenceConfig
     optim: OptimConfig
     train: TrainConfig = TrainConfig()
+    distributed: DistributedConfig = DistributedConfig()
     seed: int = field(default=0, metadata=bounds(0, 2**31 - 1))
 
 
+# How the processes of a run find each other: each process has its own, none changes the results.
+PROCESS_KEYS = ("distributed.coordinator", "distributed.num_processes", "distributed.process_id")
 # Keys that may change between a run and its resume without changing the experiment.
 RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.eval_every", "train.ckpt_every",
                   "train.keep", "train.chunk", "train.eval_samples", "train.objective",
                   "train.progress", "train.plots", "train.on_nonfinite", "train.rollback_lr_factor",
-                  "train.max_rollbacks", "train.num_seeds", "train.devices")
+                  "train.max_rollbacks", "train.num_seeds", "train.devices",
+                  *PROCESS_KEYS)
 
 
 def parse_config(raw: dict[str, Any]) -> RunConfig:

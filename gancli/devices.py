@@ -21,11 +21,11 @@ BATCH_AXIS = "batch"
 
 def chosen_devices(setting: int | str, batch_size: int, pack: int) -> list[Any]:
     """The devices `train.devices` names: `auto` (one: measured on this project's 2-core machine,
-    a batch of 512 split over two host devices ran at 0.95-0.98x of one), `all`, or a count.
-    Each device must get whole packs of the batch."""
+    a batch of 512 split over two host devices ran at 0.95-0.98x of one; every process's, for a
+    run started over several), `all`, or a count. Each device must get whole packs of the batch."""
     available = jax.devices()
-    if setting == "auto":
-        return available[:1]
+    if setting == "auto":  # a run started over several processes (gancli.distributed) means them all
+        return available if jax.process_count() > 1 else available[:1]
     count = len(available) if setting == "all" else int(setting)
     if count > len(available):
         raise GancliError(f"train.devices={setting} asks for {count} devices and JAX sees {len(available)} "

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from gancli.config import PROCESS_KEYS
 from gancli.errors import GancliError
 from gancli.run_files import FAILURE_FILE, MetricsLog, read_failure, read_summary, snapshot_steps, write_atomically
 from gancli.schema import flatten, parse
@@ -28,7 +29,7 @@ from gancli.schema import flatten, parse
 # The metrics the tables show unless `metrics=` names others.
 DEFAULT_METRICS = ("modes_captured", "high_quality_fraction", "mode_kl", "precision", "recall", "coverage",
                    "critic_estimate")
-IGNORED_KEYS = ("train.progress", "train.plots")  # differ without changing the experiment
+IGNORED_KEYS = ("train.progress", "train.plots", *PROCESS_KEYS)  # differ without changing the experiment
 
 
 @dataclass(frozen=True)

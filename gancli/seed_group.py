@@ -39,10 +39,16 @@ def seed_runs(cfg: RunConfig, run_dir: Path) -> list[tuple[RunConfig, Path]]:
 
 
 def combined_summary(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    """The seeds' summaries as one: each number the mean over the seeds that have one (None if
-    none has: mode_kl of a run with no high-quality sample), with the seed count."""
+    """The seeds' summaries as one, with the seed count: each metric the mean over the seeds,
+    or None if a seed has none (mode_kl of a run with no high-quality sample: a sweeper then
+    takes the group as the worst, not as its lucky seeds)."""
     combined: dict[str, Any] = {"num_seeds": len(summaries)}
     for key in summaries[0]:
-        values = [s[key] for s in summaries if isinstance(s.get(key), (int, float)) and not isinstance(s[key], bool)]
-        combined[key] = math.fsum(values) / len(values) if values else None
+        values = [s.get(key) for s in summaries]
+        if any(v is None or isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+            combined[key] = None
+        elif all(v == values[0] for v in values):  # the step, say: kept as it is
+            combined[key] = values[0]
+        else:
+            combined[key] = math.fsum(values) / len(values)
     return combined

@@ -116,7 +116,7 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[..., State]]:
 
     The initialiser is separate so `jax.eval_shape(init)` gives a checkpoint's restore target
     without allocating anything. The problem does not depend on the seed, and `init` takes it as
-    an array too, so `jax.vmap(init)(seeds)` starts several seeds' runs at once.
+    an array too, so one compiled initialiser serves the runs of every seed.
     """
     _check_pairing(cfg)
     data = make_dataset(cfg.data)
@@ -344,22 +344,31 @@ def make_train_chunk(problem: GanProblem, length: int,
 
     Steps at or past `stop` leave the state unchanged, so one compiled program serves every
     chunk, including a short last one: nothing recompiles when cadences do not divide evenly.
-    metrics[name] has shape (length,); metrics["step"] is the step count after each step,
-    or 0 where the step was skipped.
+    metrics[name] has shape (length,), or (seeds, length); metrics["step"] is the step count
+    after each step, or 0 where the step was skipped.
     """
 
+    def one_step(s: State) -> tuple[State, dict[str, Array]]:
+        s, m = train_step(problem, s)
+        return s, {**m, "step": s["step"]}
+
+    # Several seeds' states stacked along a first axis take each step side by side.
+    run = jax.vmap(one_step) if replicas else one_step
+
+    def skip(s: State) -> tuple[State, dict[str, Array]]:
+        shape = s["step"].shape  # one per seed
+        return s, {**{k: jnp.zeros(shape) for k in problem.metric_names}, "step": jnp.zeros(shape, jnp.int32)}
+
     def body(state: State, stop: Array) -> tuple[State, dict[str, Array]]:
-        def run(s: State) -> tuple[State, dict[str, Array]]:
-            s, m = train_step(problem, s)
-            return s, {**m, "step": s["step"]}
+        # Seeds trained together share their step: the condition stays one branch, not a select
+        # that would compute the skipped steps too.
+        step = state["step"][0] if replicas else state["step"]
+        return jax.lax.cond(step < stop, run, skip, state)
 
-        def skip(s: State) -> tuple[State, dict[str, Array]]:
-            return s, {**{k: jnp.zeros(()) for k in problem.metric_names}, "step": jnp.zeros((), jnp.int32)}
+    def chunk(state: State, stop: Array) -> tuple[State, dict[str, Array]]:
+        state, metrics = jax.lax.scan(lambda s, _: body(s, stop), state, None, length=length)
+        if replicas:  # (length, seeds) -> (seeds, length): a row per seed
+            metrics = jax.tree.map(lambda m: jnp.swapaxes(m, 0, 1), metrics)
+        return state, metrics
 
-        return jax.lax.cond(state["step"] < stop, run, skip, state)
-
-    def scan(state: State, stop: Array) -> tuple[State, dict[str, Array]]:
-        return jax.lax.scan(lambda s, _: body(s, stop), state, None, length=length)
-
-    # Several seeds' states stacked along a first axis run as one program: metrics gain that axis.
-    return jax.jit(jax.vmap(scan, in_axes=(0, None)) if replicas else scan, donate_argnums=0)
+    return jax.jit(chunk, donate_argnums=0)

@@ -15,7 +15,7 @@ from typing import Any
 import jax
 
 from gancli.checkpoints import Checkpointer, DamagedCheckpoint, state_shapes
-from gancli.config import RunConfig, parse_config, to_dict
+from gancli.config import PROCESS_KEYS, RunConfig, parse_config, to_dict
 from gancli.errors import GancliError
 from gancli.schema import flatten
 from gancli.train_step import GanProblem, State, build, complete_state, restore_target
@@ -82,7 +82,7 @@ def _restore_target(run_dir: Path, metadata: dict[str, Any]) -> Any:
 
 
 # Settings that change nothing a finished run computed.
-NOT_RESULTS = ("train.progress",)
+NOT_RESULTS = ("train.progress", *PROCESS_KEYS)
 
 
 def finished_summary(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:

@@ -1,19 +1,14 @@
-"""Train and evaluate one run: the host loop around the jitted chunk.
+"""Train and evaluate a run: what each run does around the chunks gancli.train_loop runs.
 
-Holds the run directory's lock, resumes from its newest intact checkpoint, logs metrics,
-evaluates and plots, checkpoints, turns SIGINT/SIGTERM into "save, then exit", stops (or rolls
-back) on non-finite losses, and turns a failed write into one clear error.
+A Trainer resumes its run from the newest intact checkpoint, logs metrics, evaluates and plots,
+checkpoints, and stops (or rolls back) on non-finite losses. `train_and_evaluate` trains one
+run, or the runs of several seeds side by side (train.num_seeds).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import itertools
 import logging
-import signal
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -24,23 +19,22 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 from jax.sharding import Mesh
-from tqdm import tqdm
 
+from gancli import distributed
 from gancli.checkpoints import ROLLED_BACK_SUFFIX, Checkpointer, DamagedCheckpoint, set_aside, state_shapes
 from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
 from gancli.devices import batch_sharding, chosen_devices, mesh_of, replicated
-from gancli.errors import GancliError, StorageError, TrainingError
+from gancli.errors import GancliError, TrainingError
 from gancli.evaluation import SAMPLE_METRICS
-from gancli.picture_thread import PictureThread, drawing_executor
+from gancli.picture_thread import PictureThread
 from gancli.run_evaluation import Evaluator, evaluation_keys
 from gancli.run_files import FAILURE_FILE, ROLLBACKS_FILE, MetricsLog, write_failure, write_json
-from gancli.run_lock import RunLock
 from gancli.run_pictures import RunPictures
 from gancli.schema import flatten
 from gancli.seed_group import combined_summary, seed_runs
 from gancli.tensorboard_log import TensorBoardLog
+from gancli.train_loop import train_runs
 from gancli.train_step import (
     GanProblem,
     State,
@@ -48,38 +42,11 @@ from gancli.train_step import (
     complete_state,
     make_train_chunk,
     restore_target,
-    stack_states,
 )
 
 log = logging.getLogger(__name__)
 
 VERSIONED_PACKAGES = ("gancli", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint")
-
-
-class StopRequest:
-    """Turns SIGINT and SIGTERM into a flag the loop checks between chunks.
-
-    A second signal while stopping is ignored, so a checkpoint being saved is never cut short.
-    """
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        if self.signum is None:
-            log.warning("received %s: saving a checkpoint, then exiting", signal.Signals(signum).name)
-            self.signum = signum
-
-    def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():  # signal.signal only works there
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 @functools.cache  # reading package metadata takes ~30 ms, at every checkpoint
@@ -131,11 +98,16 @@ class Shared:
     abstract_state: State
     evaluator: Evaluator
     mesh: Mesh | None = None  # the devices a data parallel run splits its batch over
+    several: bool = False  # the run spans several processes: this one is the primary (gancli.distributed)
 
     @classmethod
     def of(cls, cfg: RunConfig) -> Shared:
         problem, init = build(cfg)
         devices = chosen_devices(cfg.train.devices, cfg.train.batch_size, cfg.model.pack)
+        several = distributed.several_processes()
+        if several and (cfg.train.num_seeds > 1 or cfg.train.on_nonfinite == "rollback"):
+            raise GancliError("a run over several processes trains one seed and stops on a non-finite loss: drop "
+                              "train.num_seeds and train.on_nonfinite=rollback, or train in one process")
         mesh = None
         if len(devices) > 1:
             if cfg.train.num_seeds > 1:
@@ -143,11 +115,22 @@ class Shared:
                                   "(train.num_seeds) share one device: drop one of the two")
             mesh = mesh_of(devices)
             problem = replace(problem, batch_sharding=batch_sharding(mesh))
-        return cls(problem, init, jax.eval_shape(init), Evaluator(problem, cfg.train.eval_samples), mesh)
+        return cls(problem, init, jax.eval_shape(init), Evaluator(problem, cfg.train.eval_samples), mesh, several)
 
     def place(self, state: State) -> State:
-        """A state on the devices it trains on: whole on each device of a data parallel run."""
-        return state if self.mesh is None else jax.device_put(state, replicated(self.mesh))
+        """A state on the devices it trains on: whole on each device of a data parallel run (of
+        every process: the followers take it from the primary)."""
+        if self.mesh is None:
+            return state
+        if self.several:
+            distributed.tell(distributed.PLACE)
+            return distributed.share_state(state, replicated(self.mesh))
+        return jax.device_put(state, replicated(self.mesh))
+
+    def local(self, state: State) -> State:
+        """This process's own copy of a state trained on several devices, for the host's work
+        (evaluating, drawing): on one device, with no other process taking part."""
+        return state if self.mesh is None else jax.tree.map(lambda leaf: leaf.addressable_data(0), state)
 
 
 class Trainer:
@@ -245,15 +228,16 @@ class Trainer:
             self._redraw_if_missing(state, self.step)
 
     def _stop_writers(self, raise_errors: bool = True) -> None:
-        """Close the pictures' thread, then TensorBoard; `raise_errors=False` when an error is
-        already on its way (it says more)."""
-        if self.drawing is None:
-            return
+        """Close the pictures' thread, then TensorBoard, those that are open; `raise_errors=False`
+        when an error is already on its way (it says more)."""
         drawing, self.drawing = self.drawing, None
+        tensorboard, self.tensorboard = self.tensorboard, None
         try:
-            drawing.close(raise_errors)
+            if drawing is not None:
+                drawing.close(raise_errors)
         finally:
-            self.tensorboard.close()
+            if tensorboard is not None:
+                tensorboard.close()
 
     def _save(self, state: State, step: int) -> None:
         self.checkpointer.save(step, state, {
@@ -267,6 +251,7 @@ class Trainer:
         `records` (this chunk's) get the evaluation merged in and are logged first, so the
         curves include it; None logs nothing (a finished run evaluated again).
         """
+        state = self.shared.local(state)
         real, _, evaluation = self.evaluator.evaluate(state, step, self.keys)
         if records is not None:
             records = _merge(records, step, evaluation)
@@ -288,12 +273,13 @@ class Trainer:
             records = self.metrics_log.read()
             self.tensorboard.purge_after(step - 1)
             self.tensorboard.scalars([r for r in records if r["step"] == step])
+            state = self.shared.local(state)
             real, _, evaluation = self.evaluator.evaluate(state, step, self.keys)
             self.drawing.submit(step, self.evaluator, state, self.keys, real, evaluation, records, final=False,
                                 to_tensorboard=True)
 
-    def _after_chunk(self, state_of: Callable[[], State], metrics: dict[str, np.ndarray], step: int, end: int,
-                     stopping: bool) -> tuple[State, int] | None:
+    def _after_chunk(self, state_of: Callable[[], State], metrics: dict[str, np.ndarray], step: int,
+                     end: int) -> tuple[State, int] | None:
         """Log, evaluate and checkpoint what a chunk from `step` to `end` did. `state_of()` gives
         the state at `end` (taken only when needed). Returns None, or after a non-finite loss that
         was rolled back, (the state, the step) to go on from."""
@@ -312,13 +298,21 @@ class Trainer:
         else:
             self.metrics_log.append(records)
         self.tensorboard.scalars(records)
-        if (end % tc.ckpt_every == 0 or end == tc.steps or stopping) and end != self.saved:
-            self.drawing.settle_before(end)  # earlier steps' pictures: a resume redraws only this step's
-            self.tensorboard.flush()  # what the checkpoint covers is on disk before it: a crash loses no event
-            self._save(state_of(), end)
-            self.saved = end
+        if end % tc.ckpt_every == 0 or end == tc.steps:
+            self._checkpoint(state_of, end)
         self.step = end
         return None
+
+    def _checkpoint(self, state_of: Callable[[], State], step: int) -> None:
+        """Save the state at `step` (the schedule's, the last, or a stop's), unless already saved."""
+        if step == self.saved:
+            return
+        self.drawing.settle_before(step)  # earlier steps' pictures: a resume redraws only this step's
+        self.tensorboard.flush()  # what the checkpoint covers is on disk before it: a crash loses no event
+        if self.shared.several:
+            distributed.tell(distributed.SAVE, step=step)  # every process saves, Orbax writes once
+        self._save(state_of(), step)
+        self.saved = step
 
     def _finish(self, state_of: Callable[[], State], steps_per_s: float | None) -> dict[str, Any]:
         """Write summary.json once the run has reached train.steps; return the summary."""
@@ -408,146 +402,16 @@ class Trainer:
         return restored, to_step
 
 
-def train_runs(runs: list[Trainer], resume_dir: Path, replicas: bool,
-               on_start: Callable[[list[Trainer]], None] | None = None) -> list[dict[str, Any]]:
-    """Train runs of one config to train.steps and return their summaries: one run alone, or
-    with `replicas` the runs of several seeds side by side, their states stacked in one program.
-
-    Seeds trained together resume together from the same step; those whose newest checkpoints
-    differ (a kill between their saves) train in groups, one step after another. A seed whose
-    loss turns non-finite stops alone (it leaves failure.json), the others go on, and a
-    TrainingError then names it. `resume_dir`: what `gancli resume` is told to continue.
-    """
-    failures: list[tuple[Trainer, TrainingError]] = []
-    summaries: list[dict[str, Any]] = []
-    with contextlib.ExitStack() as held:
-        # The locks first: a second writer must not even clean up the first one's temporary files.
-        locks = [held.enter_context(RunLock(run.run_dir)) for run in runs]
-        stop = held.enter_context(StopRequest())  # held until the last save is on disk
-        states = [run._open() for run in runs]
-        for lock in locks:
-            lock.sign()
-        if on_start is not None:
-            on_start(runs)
-        try:
-            by_step = sorted(zip(runs, states, strict=True), key=lambda pair: int(pair[1]["step"]))
-            for _, together in itertools.groupby(by_step, key=lambda pair: int(pair[1]["step"])):
-                group, group_states = zip(*together, strict=True)
-                done, failed = _train_group(list(group), list(group_states), replicas, stop, resume_dir)
-                summaries += done
-                failures += failed
-        except BaseException:
-            for run in runs:
-                with contextlib.suppress(StorageError):  # the error already raised says more
-                    run.checkpointer.close()
-            raise
-        for run in runs:
-            run.checkpointer.close()  # waits for an async save in flight
-    if failures:
-        described = "; ".join(f"seed {run.cfg.seed} ({run.run_dir}): {err}" for run, err in failures)
-        raise TrainingError(f"{len(failures)} of {len(runs)} seeds stopped, the others finished: {described}")
-    return summaries
-
-
-def _train_group(runs: list[Trainer], states: list[State], replicas: bool, stop: StopRequest,
-                 resume_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Trainer, TrainingError]]]:
-    """Train runs that are at the same step; (summaries of those that finished, failures)."""
-    executor = drawing_executor() if replicas else None  # one drawing thread for every seed: pyplot is global
-    started: list[Trainer] = []
-    try:
-        try:
-            for run, state in zip(runs, states, strict=True):
-                run._start(state, executor)
-                started.append(run)
-            state = stack_states(states) if replicas else states[0]
-            outcome = _train_loop(runs, state, replicas, stop, resume_dir)
-        except BaseException:
-            for run in started:
-                run._stop_writers(raise_errors=False)
-            raise
-        for run in started:
-            run._stop_writers()
-        return outcome
-    except OSError as err:  # metrics, pictures, TensorBoard, summary: every write is whole or absent
-        where = err.filename or "a file of the run"
-        raise StorageError(f"could not read or write {where} ({err.strerror or err}); the checkpoints and metrics "
-                           f"saved before are intact: free space or fix the directory, then resume with: "
-                           f"gancli resume {resume_dir}") from err
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True)
-
-
-@jax.jit
-def _replica(state: State, index: Array) -> State:
-    """One seed's state out of the stacked states of seeds trained together."""
-    return jax.tree.map(lambda leaf: leaf[index], state)
-
-
-def _train_loop(runs: list[Trainer], state: State, replicas: bool, stop: StopRequest,
-                resume_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Trainer, TrainingError]]]:
-    first = runs[0]
-    cfg, tc = first.cfg, first.cfg.train
-    step = first.step
-    log.info("training %s on %s from step %d to %d in %s", cfg.divergence.name, cfg.data.name, step, tc.steps,
-             resume_dir if replicas else first.run_dir)
-    start_step = step
-    chunk = make_train_chunk(first.problem, tc.chunk, replicas)
-    training, failures = list(runs), []
-    train_seconds, timed_steps = 0.0, 0
-    seeds = f"seeds {runs[0].cfg.seed}-{runs[-1].cfg.seed}" if replicas else f"seed {cfg.seed}"
-    bar = tqdm(total=tc.steps, initial=step, unit="step", disable=not tc.progress, dynamic_ncols=True,
-               desc=f"{cfg.divergence.name}/{cfg.data.name} {seeds}")
-
-    def state_of(index: int) -> Callable[[], State]:
-        """The state of runs[index], taken out of the stack at most once, if needed at all."""
-        return functools.cache(functools.partial(_replica, state, np.int32(index))) if replicas else lambda: state
-
-    while step < tc.steps and training:
-        boundary = min(tc.steps, _next_multiple(step, tc.eval_every), _next_multiple(step, tc.ckpt_every))
-        started = time.perf_counter()
-        state, metrics = chunk(state, np.int32(boundary))
-        metrics = jax.device_get(metrics)  # host-device sync: once per chunk
-        for run in training:
-            run.checkpointer.check()  # an async save that failed stops the run now, not at the next save
-            run.drawing.check()
-        end = min(step + tc.chunk, boundary)
-        if step > start_step:  # the first chunk includes compilation
-            train_seconds += time.perf_counter() - started
-            timed_steps += end - step
-        stopping = stop.signum is not None and end < tc.steps  # a finished run just finishes
-        rolled_back = None
-        for index, run in enumerate(runs):
-            if run not in training:
-                continue
-            own_metrics = {k: v[index] for k, v in metrics.items()} if replicas else metrics
-            try:
-                rolled_back = run._after_chunk(state_of(index), own_metrics, step, end, stopping)
-            except TrainingError as err:
-                if not replicas:
-                    raise
-                log.error("seed %d stopped: %s", run.cfg.seed, err)
-                failures.append((run, err))
-                training.remove(run)
-                run._stop_writers()
-        if rolled_back is not None:  # one run alone: seeds trained together do not roll back
-            state, step = rolled_back
-            bar.n = step
-            continue
-        step = end
-        bar.update(step - bar.n)
-        if training:
-            bar.set_postfix({k: f"{v:.3g}" for k, v in training[0].last.items()}, refresh=False)
-        if stopping:
-            bar.close()
-            for run in training:
-                run.drawing.wait()
-                run.checkpointer.wait()
-            log.warning("saved a checkpoint at step %d; resume with: gancli resume %s", step, resume_dir)
-            raise SystemExit(128 + stop.signum)
-    bar.close()
-    rate = timed_steps / train_seconds if train_seconds else None
-    return [run._finish(state_of(runs.index(run)), rate) for run in training], failures
+def follow_run(cfg: RunConfig, run_dir: Path) -> None:
+    """A follower process of a run over several (see gancli.distributed): the primary's device
+    work, as the primary orders it; exits with the primary's status."""
+    shared = Shared.of(cfg)
+    template = jax.jit(shared.init)(np.int32(cfg.seed))  # its layout only: the primary's values replace it
+    checkpointer = Checkpointer(Path(run_dir) / "checkpoints", cfg.train.keep)
+    status = distributed.follow(make_train_chunk(shared.problem, cfg.train.chunk), template,
+                                replicated(shared.mesh), checkpointer)
+    if status:
+        raise SystemExit(status)
 
 
 def _rollback_step(steps: list[int], first_bad: int, ckpt_every: int) -> int:
@@ -563,10 +427,6 @@ def _rollback_step(steps: list[int], first_bad: int, ckpt_every: int) -> int:
                     ckpt_every, earlier[-1])
         return earlier[-1]
     return 0
-
-
-def _next_multiple(step: int, every: int) -> int:
-    return (step // every + 1) * every
 
 
 def _merge(records: list[dict[str, Any]], step: int, extra: dict[str, Any]) -> list[dict[str, Any]]:
@@ -588,6 +448,9 @@ def train_and_evaluate(cfg: RunConfig, run_dir: Path, same_run_only: bool = Fals
     """
     if cfg.train.num_seeds == 1:
         runs = [Trainer(cfg, run_dir, same_run_only)]
+    elif (Path(run_dir) / "checkpoints").is_dir():
+        raise GancliError(f"{run_dir} holds one seed's run: train.num_seeds={cfg.train.num_seeds} trains seeds into "
+                          "directories of their own below a new one (drop train.num_seeds to go on with this run)")
     else:
         shared = Shared.of(cfg)  # built once: every seed's run uses the same compiled programs
         runs = [Trainer(seed_cfg, seed_dir, same_run_only, shared) for seed_cfg, seed_dir in seed_runs(cfg, run_dir)]

@@ -49,4 +49,6 @@ def train_arguments(args: list[str]) -> list[str]:
     if any(a in ("-m", "--multirun") for a in new):
         raise ValueError("resume continues one run: drop -m/--multirun")
     saved = yaml.safe_load(saved_file.read_text()) or []
+    # How the processes of that launch met (distributed.*) is not the run's: a resume says its own.
+    saved = [o for o in saved if not override_key(o).startswith("distributed.")]
     return [*merge_overrides(saved, new), f"hydra.run.dir={quote(str(run_dir))}"]

@@ -31,7 +31,14 @@ SWEEPER_PLUGINS = {
 def missing_sweeper(sweeper: str) -> str | None:
     """How to install `sweeper` if a module it needs is missing, else None."""
     modules, install = SWEEPER_PLUGINS.get(sweeper, ((), ""))
-    return install if any(importlib.util.find_spec(m) is None for m in modules) else None
+    return install if not all(_importable(m) for m in modules) else None
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
 
 
 def value_for_sweeper(value: Any, hydra_sweeper: Any) -> Any:

@@ -51,7 +51,13 @@ def _record_seed_runs(runs: list[Any]) -> None:
 
 
 def _train(cfg: RunConfig, run_dir: Path) -> float:
-    from gancli.trainer import train_and_evaluate  # imports JAX: keep --help fast
+    from gancli import distributed  # imports JAX: keep --help fast
+    from gancli.trainer import follow_run, train_and_evaluate
+
+    distributed.initialize(cfg.distributed)
+    if not distributed.is_primary():  # one of a run's several processes: process 0 leads
+        follow_run(cfg, run_dir)
+        return float("nan")
 
     # A sweep run again into its directory resumes its unfinished jobs and skips finished ones.
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN

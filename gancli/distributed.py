@@ -1,0 +1,101 @@
+"""One run over several processes, on one machine or several (`jax.distributed`).
+
+Every process trains the same program on its own devices: the batch is split over the devices
+of all of them (train.devices) and the gradients are summed across processes by XLA. Process 0
+(the primary) does everything else: it reads the run's checkpoints, evaluates, draws, writes the
+metrics, and decides. The other processes (followers) only do what must be done on every
+process, when the primary says so: take the state it broadcasts, run a chunk to a step, save a
+checkpoint together (Orbax writes the replicated arrays once, from the primary), wait for a save
+to finish, and stop with the primary's exit status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Any
+
+import jax
+import numpy as np
+
+from gancli.config import DistributedConfig
+from gancli.errors import GancliError
+
+log = logging.getLogger(__name__)
+
+# What the primary tells the followers before each step of the protocol: [op, step, value].
+PLACE, CHUNK, SAVE, WAIT, END = range(5)
+SLURM_TASKS = "SLURM_NTASKS"
+
+
+def initialize(cfg: DistributedConfig) -> None:
+    """Join the processes of one run, if this is one of several: as `distributed.*` says, or as
+    SLURM says when it started several tasks (srun, or the slurm launcher's tasks_per_node).
+    Must come before anything asks JAX for its devices."""
+    if cfg.coordinator is None and int(os.environ.get(SLURM_TASKS, "1")) <= 1:
+        return
+    if cfg.coordinator is not None and (cfg.num_processes is None or cfg.process_id is None):
+        raise GancliError("distributed.coordinator needs distributed.num_processes and distributed.process_id too "
+                          "(this process's number, 0 for the one at the coordinator's address)")
+    # CPU processes exchange their gradients over Gloo (GPUs use NCCL whatever this says).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(cfg.coordinator, cfg.num_processes, cfg.process_id)
+    except (RuntimeError, ValueError) as err:
+        raise GancliError(f"could not join the run's processes ({str(err).splitlines()[0][:200]}); check "
+                          "distributed.coordinator (host:port of process 0) and that every process started") from err
+    log.info("process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
+
+
+def is_primary() -> bool:
+    return jax.process_index() == 0
+
+
+def several_processes() -> bool:
+    return jax.process_count() > 1
+
+
+def tell(op: int, step: int = 0, value: int = 0) -> tuple[int, int, int]:
+    """The primary's next order to the followers; every process calls it, and gets the primary's."""
+    from jax.experimental import multihost_utils
+
+    sent = multihost_utils.broadcast_one_to_all(np.array([op, step, value], dtype=np.int64))
+    return int(sent[0]), int(sent[1]), int(sent[2])
+
+
+def _host(leaf: Any) -> np.ndarray:
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        leaf = jax.random.key_data(leaf)
+    return np.asarray(leaf)
+
+
+def share_state(state: Any, sharding: Any) -> Any:
+    """The primary's `state` on every device of `sharding`, in every process (the followers pass
+    any state of the same layout). Typed PRNG keys travel as their raw data."""
+    from jax.experimental import multihost_utils
+
+    is_key = jax.tree.map(lambda leaf: jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key), state)
+    host = multihost_utils.broadcast_one_to_all(jax.tree.map(_host, state))
+    wrap = jax.jit(jax.random.wrap_key_data, out_shardings=sharding)
+    return jax.tree.map(lambda data, key: wrap(data) if key else jax.device_put(data, sharding), host, is_key)
+
+
+def follow(chunk: Any, template: Any, sharding: Any, checkpointer: Any) -> int:
+    """A follower's whole run: do what the primary says until it ends; returns its exit status."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the primary saves and stops for every process
+        signal.signal(sig, signal.SIG_IGN)
+    state = template
+    while True:
+        op, step, value = tell(0)
+        if op == PLACE:
+            state = share_state(state, sharding)
+        elif op == CHUNK:
+            state, _ = chunk(state, np.int32(value))
+        elif op == SAVE:
+            checkpointer.save(step, state, {"step": step})  # the primary's metadata is the one written
+        elif op == WAIT:
+            checkpointer.wait()
+        elif op == END:
+            checkpointer.close()
+            return value
