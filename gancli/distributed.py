@@ -5,8 +5,8 @@ of all of them (train.devices) and the gradients are summed across processes by 
 (the primary) does everything else: it reads the run's checkpoints, evaluates, draws, writes the
 metrics, and decides. The other processes (followers) only do what must be done on every
 process, when the primary says so: take the state it broadcasts, run a chunk to a step, save a
-checkpoint together (Orbax writes the replicated arrays once, from the primary), wait for a save
-to finish, and stop with the primary's exit status.
+checkpoint together (Orbax writes the replicated arrays once, from the primary), and stop with
+the primary's exit status, whatever ended its run.
 """
 
 from __future__ import annotations
@@ -25,16 +25,20 @@ from gancli.errors import GancliError
 log = logging.getLogger(__name__)
 
 # What the primary tells the followers before each step of the protocol: [op, step, value].
-PLACE, CHUNK, SAVE, WAIT, END = range(5)
+PLACE, CHUNK, SAVE, END = range(4)
 SLURM_TASKS = "SLURM_NTASKS"
+_joined = False  # this process has joined the run's others (jax.distributed allows it once)
+_ended = False  # the primary has sent END: the followers are gone, no collective may follow
 
 
 def initialize(cfg: DistributedConfig) -> None:
     """Join the processes of one run, if this is one of several: as `distributed.*` says, or as
     SLURM says when it started several tasks (srun, or the slurm launcher's tasks_per_node).
     Must come before anything asks JAX for its devices."""
-    if cfg.coordinator is None and int(os.environ.get(SLURM_TASKS, "1")) <= 1:
-        return
+    global _ended, _joined
+    _ended = False  # a new run: its followers wait for their orders
+    if _joined or (cfg.coordinator is None and int(os.environ.get(SLURM_TASKS, "1")) <= 1):
+        return  # joined for an earlier job of a sweep in this process, or one process alone
     if cfg.coordinator is not None and (cfg.num_processes is None or cfg.process_id is None):
         raise GancliError("distributed.coordinator needs distributed.num_processes and distributed.process_id too "
                           "(this process's number, 0 for the one at the coordinator's address)")
@@ -45,6 +49,7 @@ def initialize(cfg: DistributedConfig) -> None:
     except (RuntimeError, ValueError) as err:
         raise GancliError(f"could not join the run's processes ({str(err).splitlines()[0][:200]}); check "
                           "distributed.coordinator (host:port of process 0) and that every process started") from err
+    _joined = True
     log.info("process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
 
 
@@ -54,6 +59,15 @@ def is_primary() -> bool:
 
 def several_processes() -> bool:
     return jax.process_count() > 1
+
+
+def end(status: int) -> None:
+    """The primary's last order, once, whatever ends the run (a refused resume before any other
+    order included): the followers close their checkpointers and exit with `status`."""
+    global _ended
+    if several_processes() and is_primary() and not _ended:
+        _ended = True
+        tell(END, value=status)
 
 
 def tell(op: int, step: int = 0, value: int = 0) -> tuple[int, int, int]:
@@ -94,8 +108,6 @@ def follow(chunk: Any, template: Any, sharding: Any, checkpointer: Any) -> int:
             state, _ = chunk(state, np.int32(value))
         elif op == SAVE:
             checkpointer.save(step, state, {"step": step})  # the primary's metadata is the one written
-        elif op == WAIT:
-            checkpointer.wait()
         elif op == END:
             checkpointer.close()
             return value

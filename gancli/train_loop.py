@@ -93,13 +93,13 @@ def train_runs(runs: list[Trainer], resume_dir: Path, replicas: bool,
                 summaries += done
                 failures += failed
         except BaseException as err:
-            _end_followers(runs, _exit_status(err))
+            distributed.end(exit_status(err))  # before closing: the followers close theirs too
             for run in runs:
                 if run.checkpointer is not None:
                     with contextlib.suppress(StorageError):  # the error already raised says more
                         run.checkpointer.close()
             raise
-        _end_followers(runs, 0)
+        distributed.end(0)
         for run in runs:
             run.checkpointer.close()  # waits for an async save in flight
     if failures:
@@ -109,16 +109,11 @@ def train_runs(runs: list[Trainer], resume_dir: Path, replicas: bool,
     return summaries
 
 
-def _exit_status(err: BaseException) -> int:
+def exit_status(err: BaseException) -> int:
+    """The status the process exits with for `err`."""
     if isinstance(err, SystemExit):
         return err.code if isinstance(err.code, int) else 1
     return err.exit_status if isinstance(err, GancliError) else 1
-
-
-def _end_followers(runs: list[Trainer], status: int) -> None:
-    """Tell the other processes of a run over several to close their checkpointers and exit."""
-    if runs[0].shared.several:
-        distributed.tell(distributed.END, value=status)
 
 
 def _train_group(runs: list[Trainer], states: list[State], replicas: bool, stop: StopRequest,

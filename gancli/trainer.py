@@ -108,6 +108,9 @@ class Shared:
         if several and (cfg.train.num_seeds > 1 or cfg.train.on_nonfinite == "rollback"):
             raise GancliError("a run over several processes trains one seed and stops on a non-finite loss: drop "
                               "train.num_seeds and train.on_nonfinite=rollback, or train in one process")
+        if several and len(devices) < jax.device_count():
+            raise GancliError(f"a run over several processes splits its batch over every device of every process: "
+                              f"drop train.devices={cfg.train.devices} (or pass train.devices=all)")
         mesh = None
         if len(devices) > 1:
             if cfg.train.num_seeds > 1:

@@ -69,6 +69,12 @@ CASES = [
     case("a summary objective this run does not compute", "train train.objective=log_likelihood"),
     case("rollback factor of 1 (it would never lower the rate)", "train train.on_nonfinite=rollback "
                                                                   "train.rollback_lr_factor=1"),
+    case("seeds trained together, with rollback", "train train.num_seeds=2 train.on_nonfinite=rollback"),
+    case("seeds trained together, past the largest seed", "train train.num_seeds=2 seed=2147483647"),
+    case("more devices than JAX sees", "train train.devices=2"),
+    case("devices that are neither a count nor all/auto", "train train.devices=most"),
+    case("a coordinator with no process count", "train distributed.coordinator=localhost:1234"),
+    case("unknown hyperparameter search preset", "train -m hparams_search=grid_optuna"),
     case("unknown command", "trian"),
     # gancli resume
     case("resume: the run directory does not exist", "resume no_such_run"),
@@ -77,6 +83,7 @@ CASES = [
     case("resume: prior dimension differs from the checkpoint", "resume run prior.dim=3"),
     case("resume: fewer steps than already done", "resume run train.steps=10"),
     case("resume: as a sweep", "resume run -m"),
+    case("resume: one seed's run as several seeds", "resume run train.num_seeds=2"),
     # gancli sample
     case("sample: the run directory does not exist", "sample no_such_run"),
     case("sample: a directory that is not a run", "sample not_a_run"),
@@ -91,6 +98,7 @@ CASES = [
     # gancli eval
     case("eval: the run directory does not exist", "eval no_such_run"),
     case("eval: a run with no checkpoint yet", "eval started"),
+    case("eval: the directory of seeds trained together", "eval group"),
     case("eval: too few samples for the metrics", "eval run n=3"),
     case("eval: too many samples for memory", "eval run n=50000"),
     case("eval: samples file missing", "eval run samples=missing.npy"),
@@ -123,6 +131,7 @@ def prepare(scratch: Path, gancli: str, env: dict[str, str]) -> None:
     (scratch / "not_a_run").mkdir()
     (scratch / "not_a_run" / "notes.txt").write_text("not a run\n")
     (scratch / "started" / "checkpoints").mkdir(parents=True)
+    (scratch / "group" / "seed_0" / "checkpoints").mkdir(parents=True)  # train.num_seeds=2 as it starts
     shutil.copytree(scratch / "run" / ".hydra", scratch / "started" / ".hydra")
 
     good = np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32)

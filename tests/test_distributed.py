@@ -84,8 +84,12 @@ def test_two_processes_train_one_run(env, smoke_config, tmp_path):
 
 @pytest.mark.slow
 def test_processes_stop_together(env, tmp_path):
-    """Process 0 meets a non-finite loss: both exit 1 and the run says why."""
-    results = two_processes(env, tmp_path, "divergence=kl", "optim.d.lr=1e6", "train.steps=100")
+    """Process 0 meets a non-finite loss: both exit 1 and the run says why. Refused before it
+    gave any order (a bad objective), it still lets the other go: both exit 2."""
+    results = two_processes(env, tmp_path / "blows_up", "divergence=kl", "optim.d.lr=1e6", "train.steps=100")
     assert [status for status, _ in results] == [1, 1], results
     assert "non-finite loss" in results[0][1]
-    assert (tmp_path / "failure.json").exists()
+    assert (tmp_path / "blows_up" / "failure.json").exists()
+    refused = two_processes(env, tmp_path / "refused", "train.objective=log_likelihood", timeout=120)
+    assert [status for status, _ in refused] == [2, 2], refused
+    assert "train.objective=log_likelihood is not a metric of this run" in refused[0][1]

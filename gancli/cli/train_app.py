@@ -52,12 +52,24 @@ def _record_seed_runs(runs: list[Any]) -> None:
 
 def _train(cfg: RunConfig, run_dir: Path) -> float:
     from gancli import distributed  # imports JAX: keep --help fast
-    from gancli.trainer import follow_run, train_and_evaluate
+    from gancli.train_loop import exit_status
+    from gancli.trainer import follow_run
 
     distributed.initialize(cfg.distributed)
     if not distributed.is_primary():  # one of a run's several processes: process 0 leads
         follow_run(cfg, run_dir)
         return float("nan")
+    try:
+        value = _train_here(cfg, run_dir)
+    except BaseException as err:  # the followers wait for an order: tell them to stop, as this process does
+        distributed.end(exit_status(err))
+        raise
+    distributed.end(0)  # a job of a sweep run again may have had nothing to train
+    return value
+
+
+def _train_here(cfg: RunConfig, run_dir: Path) -> float:
+    from gancli.trainer import train_and_evaluate
 
     # A sweep run again into its directory resumes its unfinished jobs and skips finished ones.
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
