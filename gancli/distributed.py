@@ -11,6 +11,7 @@ the primary's exit status, whatever ended its run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # What the primary tells the followers before each step of the protocol: [op, step, value].
 PLACE, CHUNK, SAVE, END = range(4)
-SLURM_TASKS = "SLURM_NTASKS"
+SLURM_STEP_TASKS = "SLURM_STEP_NUM_TASKS"  # srun's tasks (SLURM_NTASKS is the allocation's, srun or not)
 _joined = False  # this process has joined the run's others (jax.distributed allows it once)
 _ended = False  # the primary has sent END: the followers are gone, no collective may follow
 
@@ -37,7 +38,7 @@ def initialize(cfg: DistributedConfig) -> None:
     Must come before anything asks JAX for its devices."""
     global _ended, _joined
     _ended = False  # a new run: its followers wait for their orders
-    if _joined or (cfg.coordinator is None and int(os.environ.get(SLURM_TASKS, "1")) <= 1):
+    if _joined or (cfg.coordinator is None and int(os.environ.get(SLURM_STEP_TASKS, "1")) <= 1):
         return  # joined for an earlier job of a sweep in this process, or one process alone
     if cfg.coordinator is not None and (cfg.num_processes is None or cfg.process_id is None):
         raise GancliError("distributed.coordinator needs distributed.num_processes and distributed.process_id too "
@@ -50,6 +51,9 @@ def initialize(cfg: DistributedConfig) -> None:
         raise GancliError(f"could not join the run's processes ({str(err).splitlines()[0][:200]}); check "
                           "distributed.coordinator (host:port of process 0) and that every process started") from err
     _joined = True
+    if not is_primary():  # the primary saves and stops for all: a follower gone mid-collective would hang it
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     log.info("process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
 
 
@@ -67,15 +71,35 @@ def end(status: int) -> None:
     global _ended
     if several_processes() and is_primary() and not _ended:
         _ended = True
-        tell(END, value=status)
+        with contextlib.suppress(PeerFailed):  # a follower that never started: it is leaving too
+            tell(END, value=status)
 
 
-def tell(op: int, step: int = 0, value: int = 0) -> tuple[int, int, int]:
-    """The primary's next order to the followers; every process calls it, and gets the primary's."""
+class PeerFailed(GancliError):
+    """Another process of the run could not start it: every process stops, saying so."""
+
+
+def tell(op: int, step: int = 0, value: int = 0, ok: bool = True) -> tuple[int, int, int]:
+    """The primary's next order to the followers; every process calls it and gets the primary's.
+
+    Each process also says whether it is fit to go on (`ok`): a follower that could not set the
+    run up says so at its first order, and then every process stops (PeerFailed), rather than
+    the others waiting in a collective it will never join."""
     from jax.experimental import multihost_utils
 
-    sent = multihost_utils.broadcast_one_to_all(np.array([op, step, value], dtype=np.int64))
-    return int(sent[0]), int(sent[1]), int(sent[2])
+    global _ended
+    rows = np.asarray(multihost_utils.process_allgather(np.array([op, step, value, int(ok)], dtype=np.int64)))
+    if not rows[:, 3].all():
+        _ended = True  # no further collective: the process that failed is leaving
+        failed = ", ".join(str(i) for i in np.flatnonzero(rows[:, 3] == 0))
+        raise PeerFailed(f"process {failed} of the run could not start it (its output says why); every process stops")
+    return int(rows[0, 0]), int(rows[0, 1]), int(rows[0, 2])
+
+
+def abandon() -> None:
+    """A follower that could not set the run up: say so at the primary's first order."""
+    with contextlib.suppress(PeerFailed):
+        tell(0, ok=False)
 
 
 def _host(leaf: Any) -> np.ndarray:
@@ -97,8 +121,6 @@ def share_state(state: Any, sharding: Any) -> Any:
 
 def follow(chunk: Any, template: Any, sharding: Any, checkpointer: Any) -> int:
     """A follower's whole run: do what the primary says until it ends; returns its exit status."""
-    for sig in (signal.SIGINT, signal.SIGTERM):  # the primary saves and stops for every process
-        signal.signal(sig, signal.SIG_IGN)
     state = template
     while True:
         op, step, value = tell(0)

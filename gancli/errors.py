@@ -6,6 +6,7 @@ class GancliError(Exception):
     input was wrong)."""
 
     exit_status = 2
+    reported_elsewhere = False  # another process of the run reports it, and leaves its failure.json
 
 
 class TrainingError(GancliError):

@@ -92,6 +92,8 @@ def train_runs(runs: list[Trainer], resume_dir: Path, replicas: bool,
                 done, failed = _train_group(list(group), list(group_states), replicas, stop, resume_dir)
                 summaries += done
                 failures += failed
+            for run in runs:
+                run.checkpointer.wait()  # a last save that failed: an exit status the followers get too
         except BaseException as err:
             distributed.end(exit_status(err))  # before closing: the followers close theirs too
             for run in runs:
@@ -112,7 +114,7 @@ def train_runs(runs: list[Trainer], resume_dir: Path, replicas: bool,
 def exit_status(err: BaseException) -> int:
     """The status the process exits with for `err`."""
     if isinstance(err, SystemExit):
-        return err.code if isinstance(err.code, int) else 1
+        return err.code if isinstance(err.code, int) else int(err.code is not None)
     return err.exit_status if isinstance(err, GancliError) else 1
 
 

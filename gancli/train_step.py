@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 from jax import Array
+from jax.sharding import NamedSharding, PartitionSpec
 
 from gancli.config import AdamConfig, RunConfig
 from gancli.data import make_dataset
@@ -371,4 +372,8 @@ def make_train_chunk(problem: GanProblem, length: int,
             metrics = jax.tree.map(lambda m: jnp.swapaxes(m, 0, 1), metrics)
         return state, metrics
 
-    return jax.jit(chunk, donate_argnums=0)
+    if problem.batch_sharding is None:
+        return jax.jit(chunk, donate_argnums=0)
+    # Split over devices: the state and metrics come back whole on each, as the host's work assumes.
+    whole = NamedSharding(problem.batch_sharding.mesh, PartitionSpec())
+    return jax.jit(chunk, donate_argnums=0, out_shardings=whole)

@@ -408,13 +408,27 @@ class Trainer:
 def follow_run(cfg: RunConfig, run_dir: Path) -> None:
     """A follower process of a run over several (see gancli.distributed): the primary's device
     work, as the primary orders it; exits with the primary's status."""
-    shared = Shared.of(cfg)
-    template = jax.jit(shared.init)(np.int32(cfg.seed))  # its layout only: the primary's values replace it
+    try:
+        shared = Shared.of(cfg)
+        template = jax.jit(shared.init)(np.int32(cfg.seed))  # its layout only: the primary's values replace it
+        chunk = make_train_chunk(shared.problem, cfg.train.chunk)
+    except BaseException:
+        distributed.abandon()  # the primary learns of it at its first order, and stops too
+        raise
     checkpointer = Checkpointer(Path(run_dir) / "checkpoints", cfg.train.keep)
-    status = distributed.follow(make_train_chunk(shared.problem, cfg.train.chunk), template,
-                                replicated(shared.mesh), checkpointer)
+    status = distributed.follow(chunk, template, replicated(shared.mesh), checkpointer)
     if status:
-        raise SystemExit(status)
+        raise StoppedByPrimary(status)
+
+
+class StoppedByPrimary(GancliError):
+    """A follower's run ended as process 0's did, with its exit status (process 0 said why)."""
+
+    reported_elsewhere = True
+
+    def __init__(self, status: int):
+        super().__init__(f"process 0 stopped the run with exit status {status}; its output says why")
+        self.exit_status = status
 
 
 def _rollback_step(steps: list[int], first_bad: int, ckpt_every: int) -> int:

@@ -33,7 +33,7 @@ def two_processes(env, run_dir, *overrides, slurm=False, timeout=300):
     for rank in (0, 1):
         if slurm:  # what srun sets for each task; JAX finds the coordinator from it
             own = {**env, "SLURM_JOB_ID": str(port), "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2",
-                   "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)}
+                   "SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)}
             args = command
         else:
             own = env
@@ -44,8 +44,9 @@ def two_processes(env, run_dir, *overrides, slurm=False, timeout=300):
 
 
 def test_one_process_initialises_nothing(monkeypatch):
-    monkeypatch.delenv("SLURM_NTASKS", raising=False)
-    initialize(DistributedConfig())  # no coordinator, no SLURM: a plain run (JAX not yet joined)
+    monkeypatch.delenv("SLURM_STEP_NUM_TASKS", raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "4")  # an allocation of 4 tasks, this one not started by srun
+    initialize(DistributedConfig())  # no coordinator, no srun step of several: a plain run (JAX not yet joined)
     with pytest.raises(GancliError, match="distributed.coordinator needs distributed.num_processes"):
         initialize(DistributedConfig(coordinator="localhost:1234"))
 
@@ -93,3 +94,6 @@ def test_processes_stop_together(env, tmp_path):
     refused = two_processes(env, tmp_path / "refused", "train.objective=log_likelihood", timeout=120)
     assert [status for status, _ in refused] == [2, 2], refused
     assert "train.objective=log_likelihood is not a metric of this run" in refused[0][1]
+    both_refuse = two_processes(env, tmp_path / "both", "train.on_nonfinite=rollback", timeout=120)
+    assert [status for status, _ in both_refuse] == [2, 2], both_refuse  # the follower too: it says so first
+    assert all("a run over several processes trains one seed" in out for _, out in both_refuse)

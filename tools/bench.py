@@ -255,9 +255,10 @@ def default_run(work: Path, env: dict[str, str], steps: int, device: str = "cpu"
 
 
 def sweeps(work: Path, env: dict[str, str], steps: int) -> dict[str, float]:
-    """Wall times of the same work done three ways each: 2 jobs of a sweep one after another or
-    side by side (hydra/launcher=joblib), and 4 seeds as 4 runs one after another or as one
-    group (train.num_seeds=4). The compilation cache is warmed first, as a second sweep finds it."""
+    """Wall times of two pieces of work, each done two ways, once each (a minute or so apiece):
+    2 jobs of a sweep one after another or side by side (hydra/launcher=joblib), and 4 seeds as
+    4 runs one after another or as one group (train.num_seeds=4). The compilation cache is
+    warmed first, as a second sweep finds it."""
     common = ["train.progress=false", f"train.steps={steps}"]
     for warm in (["train.num_seeds=4"], []):
         timed([*GANCLI, "train", "train.progress=false", "train.steps=200", *warm,
@@ -475,8 +476,8 @@ def report(m: dict[str, str], rates: dict[str, list[float]], steady: list[dict[s
         "",
         "## Sweeps and seeds (the scaling issue)",
         "",
-        f"The default config at {scaled['steps']:,} steps a run, timed from the command to its exit, with the",
-        "compilation cache warm:",
+        f"The default config at {scaled['steps']:,} steps a run, timed from the command to its exit, once each",
+        "(no repetitions: read the ratios as within the machine's drift), with the compilation cache warm:",
         "",
         "| the same work | one after another (s) | together (s) | ratio |",
         "|---|---|---|---|",

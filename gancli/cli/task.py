@@ -91,7 +91,8 @@ def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C]
             fail(command, str(err), err.exit_status)
         print(f"{command}: error in job {hydra_cfg.job.num} ({output_dir}): {err}", file=sys.stderr, flush=True)
         record_failed_job(output_dir, str(err))
-        if command == "gancli train" and cfg.get("train", {}).get("num_seeds", 1) == 1:  # a group's seeds say why
+        # A group's seeds leave failure.json themselves, as process 0 of a run over several does.
+        if command == "gancli train" and cfg.get("train", {}).get("num_seeds", 1) == 1 and not err.reported_elsewhere:
             _leave_failure(Path(output_dir), str(err))
         return value_for_sweeper(float("nan"), hydra_cfg.get("sweeper"))
 
