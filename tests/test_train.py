@@ -83,7 +83,9 @@ def test_a_critic_cannot_tell_a_batch_from_itself(smoke_config):
     assert float(judged["critic_estimate"]) == pytest.approx(float(critic_objective(get_objective("gan"), v, v)))
 
 
-@pytest.mark.parametrize("prior", group_options("prior"))
+# One prior in the fast suite: the others train the same code paths (make test-slow runs them).
+@pytest.mark.parametrize("prior", [p if p == "gaussian" else pytest.param(p, marks=pytest.mark.slow)
+                                   for p in group_options("prior")])
 def test_every_prior_trains_on_every_dataset(smoke_config, tmp_path, prior):
     expected_modes = {"ring": 8, "grid": 25, "bimodal": 2}
     assert set(group_options("data")) == set(expected_modes)
@@ -131,6 +133,7 @@ def test_a_chunk_past_its_stop_changes_nothing(smoke_config):
     jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.asarray, state["g"]))
 
 
+@pytest.mark.slow  # the fast suite checks exact resumes in tests/test_faults.py
 def test_resumed_run_is_bit_identical(smoke_config, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     train_and_evaluate(smoke_config(PLOTS), straight)
