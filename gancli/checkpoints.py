@@ -37,7 +37,8 @@ def state_shapes(state: Any) -> dict[str, list[int]]:
     return {jax.tree_util.keystr(path, simple=True, separator="/"): list(leaf.shape) for path, leaf in flat}
 
 
-def _host_array(leaf: Any) -> np.ndarray:
+def host_array(leaf: Any) -> np.ndarray:
+    """A leaf of the train state as a NumPy array; a typed PRNG key as its raw key data."""
     if not leaf.is_fully_addressable:  # replicated over several processes: this one's copy
         leaf = leaf.addressable_data(0)
     if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
@@ -53,7 +54,7 @@ def state_digest(state: Any, metadata: dict[str, Any]) -> str:
     digest.update(json.dumps(described, sort_keys=True).encode())
     flat, _ = jax.tree_util.tree_flatten_with_path(state)
     for path, leaf in flat:
-        array = np.ascontiguousarray(_host_array(leaf))
+        array = np.ascontiguousarray(host_array(leaf))
         digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()

@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from gancli.checkpoints import host_array
 from gancli.config import DistributedConfig
 from gancli.errors import GancliError
 
@@ -102,19 +103,13 @@ def abandon() -> None:
         tell(0, ok=False)
 
 
-def _host(leaf: Any) -> np.ndarray:
-    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-        leaf = jax.random.key_data(leaf)
-    return np.asarray(leaf)
-
-
 def share_state(state: Any, sharding: Any) -> Any:
     """The primary's `state` on every device of `sharding`, in every process (the followers pass
     any state of the same layout). Typed PRNG keys travel as their raw data."""
     from jax.experimental import multihost_utils
 
     is_key = jax.tree.map(lambda leaf: jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key), state)
-    host = multihost_utils.broadcast_one_to_all(jax.tree.map(_host, state))
+    host = multihost_utils.broadcast_one_to_all(jax.tree.map(host_array, state))
     wrap = jax.jit(jax.random.wrap_key_data, out_shardings=sharding)
     return jax.tree.map(lambda data, key: wrap(data) if key else jax.device_put(data, sharding), host, is_key)
 

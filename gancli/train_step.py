@@ -19,11 +19,11 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 from jax import Array
-from jax.sharding import NamedSharding, PartitionSpec
 
 from gancli.config import AdamConfig, RunConfig
 from gancli.data import make_dataset
 from gancli.densities import GaussianMixture
+from gancli.devices import replicated
 from gancli.divergences import Divergence
 from gancli.errors import GancliError
 from gancli.heads import (
@@ -375,5 +375,4 @@ def make_train_chunk(problem: GanProblem, length: int,
     if problem.batch_sharding is None:
         return jax.jit(chunk, donate_argnums=0)
     # Split over devices: the state and metrics come back whole on each, as the host's work assumes.
-    whole = NamedSharding(problem.batch_sharding.mesh, PartitionSpec())
-    return jax.jit(chunk, donate_argnums=0, out_shardings=whole)
+    return jax.jit(chunk, donate_argnums=0, out_shardings=replicated(problem.batch_sharding.mesh))

@@ -25,7 +25,7 @@ ON_FOUR_DEVICES = textwrap.dedent("""
     import jax, numpy as np
     from tests.conftest import compose_config
     from gancli.train_step import make_train_chunk
-    from gancli.trainer import Shared, Trainer, train_and_evaluate
+    from gancli.trainer import Shared, train_and_evaluate
 
     cfg = compose_config(*json.loads(sys.argv[1]))
     shared = Shared.of(cfg)
