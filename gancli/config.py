@@ -15,20 +15,29 @@ Activation = Literal["relu", "leaky_relu", "elu", "tanh", "gelu", "silu"]
 GeneratorLoss = Literal["nonsaturating", "minimax"]
 # Summary metrics a sweep can optimise (the train task returns the chosen one).
 SummaryMetric = Literal["high_quality_fraction", "modes_captured", "mode_kl", "data_log_likelihood", "precision",
-                        "recall", "density", "coverage", "divergence_estimate", "d_loss", "g_loss", "log_likelihood"]
+                        "recall", "density", "coverage", "frechet_distance", "divergence_estimate", "d_loss", "g_loss",
+                        "log_likelihood"]
+TOY_DATA = ("ring", "grid", "bimodal")  # mixtures of Gaussians, with known modes and density
+IMAGE_DATA = ("digits", "mnist", "stacked_mnist", "images")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """A mixture of isotropic Gaussians with equal weights: `ring` (2-D, modes on a circle), `grid`
-    (2-D, a square lattice) or `bimodal` (1-D, two modes `spacing` apart)."""
+    (2-D, a square lattice) or `bimodal` (1-D, two modes `spacing` apart); or images: `digits`
+    (8x8), `mnist` (28x28), `stacked_mnist` (28x28x3, 1,000 modes), `images` (the user's files at
+    `path`). See gancli.image_data."""
 
-    name: Literal["ring", "grid", "bimodal"]
+    name: Literal["ring", "grid", "bimodal", "digits", "mnist", "stacked_mnist", "images"]
     std: float = field(default=0.01, metadata=bounds(0, lo_open=True))
     modes: int = field(default=8, metadata=bounds(1))  # ring only
     radius: float = field(default=1.0, metadata=bounds(0, lo_open=True))  # ring only
     side: int = field(default=5, metadata=bounds(1))  # grid only: side x side modes
     spacing: float = field(default=2.0, metadata=bounds(0, lo_open=True))  # grid and bimodal
+    path: str | None = None  # images only: a folder of PNG/JPEG, a .npy/.npz array, or an IDX file
+    image_size: int | None = field(default=None, metadata=bounds(1))  # images: resize to this square; None: as stored
+    channels: int | None = field(default=None, metadata=bounds(1, 3))  # images: 1 (grey) or 3 (RGB); None: as stored
+    mode_samples: int = field(default=10000, metadata=bounds(1))  # images: samples the class histogram counts
 
 
 @dataclass(frozen=True)
@@ -41,10 +50,11 @@ class PlayerConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The two players: `mlp` (implicit G), `affine` (G is one Gaussian) or `gmm` (an explicit
-    Gaussian mixture with no critic, trained by maximum likelihood)."""
+    """The two players: `mlp` (implicit G), `affine` (G is one Gaussian), `gmm` (an explicit
+    Gaussian mixture with no critic, trained by maximum likelihood) or `dcgan` (convolutional
+    players for images, see gancli.conv_models)."""
 
-    name: Literal["mlp", "affine", "gmm"]
+    name: Literal["mlp", "affine", "gmm", "dcgan"]
     hidden: int = field(default=128, metadata=bounds(1))
     depth: int = field(default=4, metadata=bounds(0))
     activation: Activation = "relu"
@@ -53,6 +63,9 @@ class ModelConfig:
     pack: int = field(default=1, metadata=bounds(1))  # PacGAN: the critic judges `pack` samples at once
     components: int = field(default=8, metadata=bounds(1))  # gmm only
     covariance: Literal["diag", "full"] = "diag"  # gmm only
+    width: int = field(default=64, metadata=bounds(1))  # dcgan: channels at the finest resolution, doubled per halving
+    batch_norm: bool = True  # dcgan: batch normalisation in the generator
+    spectral_norm: bool = False  # dcgan: spectral normalisation of the critic's layers (Miyato et al. 2018)
 
     def player(self, which: Literal["generator", "discriminator"]) -> tuple[int, int]:
         """(hidden, depth) of one player, with its overrides applied."""

@@ -1,12 +1,18 @@
-"""Toy data with known modes: mixtures of isotropic Gaussians (ring, grid, bimodal)."""
+"""The data a run trains on: toy mixtures of isotropic Gaussians with known modes (ring, grid,
+bimodal), or images (gancli.image_data)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from gancli.config import DataConfig
+from gancli.config import IMAGE_DATA, DataConfig
 from gancli.densities import GaussianMixture
 from gancli.errors import GancliError
+
+if TYPE_CHECKING:
+    from gancli.image_data import ImageData
 
 
 def ring(cfg: DataConfig) -> GaussianMixture:
@@ -31,7 +37,11 @@ def bimodal(cfg: DataConfig) -> GaussianMixture:
 DATASETS = {"ring": ring, "grid": grid, "bimodal": bimodal}
 
 
-def make_dataset(cfg: DataConfig) -> GaussianMixture:
+def make_dataset(cfg: DataConfig) -> GaussianMixture | ImageData:
+    if cfg.name in IMAGE_DATA:
+        from gancli.image_data import make_image_data  # Pillow and the files: only image runs need them
+
+        return make_image_data(cfg)
     try:
         build = DATASETS[cfg.name]
     except KeyError:

@@ -98,7 +98,7 @@ def _real_radii(real: np.ndarray, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
     return radii
 
 
-def _knn_metrics(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dict[str, float]:
+def knn_metrics(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dict[str, float]:
     """Precision, recall, density and coverage, from the real-to-fake distances a block of real
     rows at a time (squared distances against squared radii)."""
     real_radius = _real_radii(real, (k_pr, k_dc))
@@ -126,14 +126,14 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str
     """Precision: the share of fake samples inside the real manifold; recall: the share of real
     samples inside the fake manifold, a manifold being the union of the balls around its points
     reaching their k-th nearest neighbour (Kynkaanniemi et al. 2019)."""
-    metrics = _knn_metrics(real, fake, k, k)
+    metrics = knn_metrics(real, fake, k, k)
     return {"precision": metrics["precision"], "recall": metrics["recall"]}
 
 
 def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
     """Density: how many real k-NN balls contain each fake sample, over k (1 on average when fake
     matches real); coverage: the share of real balls that contain some fake sample (Naeem et al. 2020)."""
-    metrics = _knn_metrics(real, fake, k, k)
+    metrics = knn_metrics(real, fake, k, k)
     return {"density": metrics["density"], "coverage": metrics["coverage"]}
 
 
@@ -142,6 +142,20 @@ MIN_SAMPLES = 6  # density and coverage need each real sample's 5th nearest othe
 # What evaluate_samples returns, in order: the names a sweep's train.objective may also pick.
 SAMPLE_METRICS = ("modes_captured", "modes_total", "high_quality_fraction", "mode_kl", "data_log_likelihood",
                   "precision", "recall", "density", "coverage")
+FEATURE_METRICS = ("frechet_distance",)  # what image runs add (gancli.image_metrics)
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """An evaluation in a few words, for logs and figure titles: the metrics it has of modes
+    captured, high-quality fraction and (images) Frechet distance."""
+    parts = []
+    if metrics.get("modes_captured") is not None:
+        parts.append(f"{metrics['modes_captured']}/{metrics['modes_total']} modes")
+    if metrics.get("high_quality_fraction") is not None:
+        parts.append(f"{metrics['high_quality_fraction']:.0%} high quality")
+    if metrics.get("frechet_distance") is not None:
+        parts.append(f"Frechet distance {metrics['frechet_distance']:.3g}")
+    return ", ".join(parts)
 
 
 def evaluate_samples(real: np.ndarray, fake: np.ndarray, data: GaussianMixture) -> dict[str, float | None]:
@@ -152,5 +166,5 @@ def evaluate_samples(real: np.ndarray, fake: np.ndarray, data: GaussianMixture) 
         **mode_coverage(fake, data.means, std),
         "mode_kl": mode_histogram_kl(fake, data.means, std),
         "data_log_likelihood": float(np.mean(data.log_density(fake))),  # under the true density
-        **_knn_metrics(real, fake, k_pr=3, k_dc=5),  # the papers' defaults
+        **knn_metrics(real, fake, k_pr=3, k_dc=5),  # the papers' defaults
     }

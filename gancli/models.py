@@ -61,6 +61,7 @@ class Shapes:
     heads: int = 1  # critic outputs: one per divergence of an ensemble
     shared_critic: bool = True  # the heads share one critic body, or each has its own critic
     data: GaussianMixture | None = None  # the data, whose samples seed an explicit density
+    image_shape: tuple[int, int, int] | None = None  # (height, width, channels) of images, which travel flat
 
 
 def _critic(cfg: ModelConfig, shapes: Shapes, key: Array) -> nnx.Module:
@@ -163,8 +164,18 @@ def gmm(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, None]
     return GaussianMixtureModel(kmeans_pp_seeds(k_seed, points, cfg.components), jnp.std(points), cfg.covariance), None
 
 
-MODELS = {"mlp": mlp, "affine": affine, "gmm": gmm}
+def dcgan(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, nnx.Module]:
+    from gancli.conv_models import dcgan_players  # convolutions: only image runs need them
+
+    if shapes.image_shape is None:
+        raise GancliError("model=dcgan is convolutional: train it on images (data=digits, mnist, stacked_mnist or "
+                          "images), or use model=mlp on this data")
+    return dcgan_players(cfg, shapes, key)
+
+
+MODELS = {"mlp": mlp, "affine": affine, "gmm": gmm, "dcgan": dcgan}
 EXPLICIT_MODELS = ("gmm",)  # models with a density of their own: trained by divergence=mle
+CONV_MODELS = ("dcgan",)  # convolutional: see GanProblem.host_loop
 
 
 def make_models(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, nnx.Module | None]:

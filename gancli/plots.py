@@ -151,6 +151,7 @@ CURVE_PANELS = (
     ("divergence estimate", ("divergence_estimate", "critic_estimate"), "estimate"),
     ("sample quality", ("high_quality_fraction", "modes_fraction", "precision", "recall", "coverage"), "fraction"),
     ("mode-histogram KL to uniform", ("mode_kl",), "KL (nats)"),
+    ("Frechet distance of features", ("frechet_distance",), "distance"),
     ("discriminator's mean output", ("d_real", "d_fake"), "mean D(x)"),
 )
 
@@ -158,8 +159,8 @@ CURVE_PANELS = (
 def plot_curves(path: Path, records: list[dict], title: str) -> None:
     """Metrics over steps from metrics.jsonl records: losses, the divergence estimates (each
     ensemble member's too), and the evaluation metrics."""
-    records = [{**r, "modes_fraction": r["modes_captured"] / r["modes_total"]} if "modes_captured" in r else r
-               for r in records]
+    records = [{**r, "modes_fraction": r["modes_captured"] / r["modes_total"]}
+               if r.get("modes_captured") is not None else r for r in records]
     members = sorted({k for r in records for k in r if k.startswith("divergence_estimate/")})
     panels = [(t, names + tuple(members) if t == "divergence estimate" else names, y) for t, names, y in CURVE_PANELS]
     present = [(t, [n for n in names if any(r.get(n) is not None for r in records)], y) for t, names, y in panels]

@@ -27,8 +27,8 @@ from gancli.run_files import FAILURE_FILE, MetricsLog, read_failure, read_summar
 from gancli.schema import flatten, parse
 
 # The metrics the tables show unless `metrics=` names others.
-DEFAULT_METRICS = ("modes_captured", "high_quality_fraction", "mode_kl", "precision", "recall", "coverage",
-                   "critic_estimate")
+DEFAULT_METRICS = ("modes_captured", "high_quality_fraction", "mode_kl", "frechet_distance", "precision", "recall",
+                   "coverage", "critic_estimate")
 IGNORED_KEYS = ("train.progress", "train.plots", *PROCESS_KEYS)  # differ without changing the experiment
 
 

@@ -12,19 +12,21 @@ import numpy as np
 from gancli.config import DataConfig
 from gancli.data import make_dataset
 from gancli.errors import GancliError
+from gancli.evaluation import headline
+from gancli.image_grid import tile
 from gancli.plots import draw_samples, plt, save_figure
 from gancli.report import RunRecord, column_name, final_samples
 from gancli.schema import parse
 
 REAL_SAMPLES = 1000  # data points drawn under each panel
+PANEL_IMAGES = 16  # images of a run's final grid shown in its panel
 
 
 def _label(run: RunRecord, keys: list[str]) -> str:
     setting = ", ".join(f"{column_name(k)}={run.config.get(k)}" for k in keys)
     if not run.finished:
         return f"{setting}\n{run.status[:60]}"
-    s = run.summary
-    return f"{setting}\n{s['modes_captured']}/{s['modes_total']} modes, {s['high_quality_fraction']:.0%} high quality"
+    return f"{setting}\n{headline(run.summary)}"
 
 
 def _layout(runs: list[RunRecord], keys: list[str]) -> list[list[RunRecord | None]]:
@@ -57,6 +59,10 @@ def plot_report(path: Path, runs: list[RunRecord], keys: list[str]) -> None:
             fake = final_samples(run)
             if data is None or fake is None:
                 ax.text(0.5, 0.5, "no samples saved", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            elif hasattr(data, "to_images"):  # images: the first of the final grid's
+                ax.imshow(tile(data.to_images(fake[:PANEL_IMAGES])).squeeze(), cmap="gray")
                 ax.set_xticks([])
                 ax.set_yticks([])
             else:

@@ -15,6 +15,7 @@ import numpy as np
 from jax import Array
 
 from gancli.evaluation import evaluate_samples
+from gancli.image_grid import GRID_SAMPLES
 from gancli.train_step import (
     GanProblem,
     State,
@@ -51,6 +52,16 @@ class Evaluator:
         self._generate = jax.jit(partial(generate, problem), static_argnums=2)
         self._judge = jax.jit(partial(critic_evaluation, problem))
         self._surface = jax.jit(partial(critic_surface, problem))
+        self._classifier: Any = None  # image data: trained (or read from its cache) at the first evaluation
+        self.frame_samples = GRID_SAMPLES if problem.images else FRAME_SAMPLES
+
+    def classifier(self) -> Any:
+        """The classifier whose classes and features the image metrics use; None for unlabelled images."""
+        if self._classifier is None and self.problem.data.labels is not None:
+            from gancli.classifier import load_or_train
+
+            self._classifier = load_or_train(self.problem.data)
+        return self._classifier
 
     def samples(self, state: State, key: Array, n: int) -> np.ndarray:
         """n float32 samples of the evaluated generator, drawn in batches of at most SAMPLE_BATCH."""
@@ -63,26 +74,46 @@ class Evaluator:
 
     def evaluate(self, state: State, step: int, keys: EvaluationKeys) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """(real samples, generated samples, every metric) at `step`."""
-        fake = self.samples(state, jax.random.fold_in(keys.samples, step), self.n)
+        key = jax.random.fold_in(keys.samples, step)
+        fake = self.samples(state, key, self.n)
         real = self.real(keys)
-        return real, fake, self.score(state, real, fake)
+        # Images: modes are counted over more samples than the k-NN metrics can afford to compare.
+        counted = self.problem.mode_samples
+        mode_fake = self.samples(state, jax.random.fold_in(key, 1), counted) if counted > self.n else None
+        return real, fake, self.score(state, real, fake, mode_fake)
 
     def real(self, keys: EvaluationKeys) -> np.ndarray:
-        """The n real samples every evaluation compares with."""
+        """The n real samples every evaluation compares with (for images, no more than the data has)."""
+        if self.problem.images:
+            return self.problem.data.evaluation_set(keys.real, self.n)
         return np.asarray(self.problem.data.sample(keys.real, self.n))
 
-    def score(self, state: State, real: np.ndarray, fake: np.ndarray) -> dict[str, Any]:
-        """Every metric of `fake` against `real`, and what the state's critic makes of them."""
-        metrics: dict[str, Any] = evaluate_samples(real, fake, self.problem.data)
+    def score(self, state: State, real: np.ndarray, fake: np.ndarray,
+              mode_fake: np.ndarray | None = None) -> dict[str, Any]:
+        """Every metric of `fake` against `real` (image modes counted on `mode_fake` if given), and
+        what the state's critic makes of them."""
+        metrics: dict[str, Any] = self._sample_metrics(real, fake, mode_fake)
         if not self.problem.explicit:
             whole_packs = len(fake) - len(fake) % self.problem.pack
             judged = self._judge(state["d"], real[:whole_packs], fake[:whole_packs])
             metrics.update({k: float(v) for k, v in judged.items()})
         return metrics
 
+    def _sample_metrics(self, real: np.ndarray, fake: np.ndarray, mode_fake: np.ndarray | None) -> dict[str, Any]:
+        data = self.problem.data
+        if not self.problem.images:
+            return evaluate_samples(real, fake, data)
+        from gancli.image_metrics import evaluate_images, pixel_metrics
+
+        classifier = self.classifier()
+        if classifier is None:
+            return pixel_metrics(real, fake)
+        return evaluate_images(real, fake, classifier, data.modes, mode_fake)
+
     def frame(self, state: State, keys: EvaluationKeys) -> np.ndarray:
-        """The generator's image of the run's fixed noise: one snapshot of the animation."""
-        return self.samples(state, keys.frames, FRAME_SAMPLES)
+        """The generator's image of the run's fixed noise: one snapshot of the animation (for
+        images, the samples of one grid)."""
+        return self.samples(state, keys.frames, self.frame_samples)
 
     def surface(self, state: State, points: np.ndarray) -> np.ndarray | None:
         """critic_surface at `points`, shape (n, heads); None for a model with no critic."""

@@ -1,10 +1,11 @@
 """The pictures a run leaves in plots/, redrawn at every evaluation.
 
-samples_<step>.png (and .npy): the generator's image of the run's fixed noise over the data;
-critic_<step>.png: the critic's surface with both sample sets on top; curves.png: metrics over
-steps; samples.gif: the snapshots so far, one frame per evaluation. Every figure of a run shares
-its axis limits, and the fixed noise follows from the seed, so a resumed run redraws the same
-frames and continues the same animation.
+samples_<step>.png (and .npy): the generator's image of the run's fixed noise over the data (for
+images: a grid of the images it generates from the fixed noise); critic_<step>.png (toy data):
+the critic's surface with both sample sets on top; curves.png: metrics over steps; samples.gif:
+the snapshots so far, one frame per evaluation. Every figure of a run shares its axis limits, and
+the fixed noise follows from the seed, so a resumed run redraws the same frames and continues the
+same animation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from gancli.config import RunConfig
+from gancli.evaluation import headline
 from gancli.figure_limits import plot_limits
+from gancli.image_grid import save_grid
 from gancli.run_evaluation import EvaluationKeys, Evaluator
 from gancli.run_files import snapshot_steps, step_pictures, write_atomically
 from gancli.train_step import GanProblem, State, surface_label
@@ -39,6 +42,9 @@ class RunPictures:
         self.dir = Path(plots_dir)
         self.problem = problem
         self.what = f"{cfg.divergence.name} on {cfg.data.name}, seed {cfg.seed}"
+        self.points = None  # where the critic's surface is drawn: toy data of 1 or 2 dimensions
+        if problem.images:
+            return
         self.std = float(problem.data.stds.max())
         lo, hi = plot_limits(problem.data.means, self.std)
         dim = problem.data.dim
@@ -46,7 +52,7 @@ class RunPictures:
         if dim == 2:
             xs, ys = np.meshgrid(self.axis, self.axis, indexing="ij")
             self.points = np.stack([xs.ravel(), ys.ravel()], axis=1)
-        else:
+        elif dim == 1:
             self.points = self.axis[:, None]
 
     def truncate_after(self, step: int) -> None:
@@ -68,7 +74,7 @@ class RunPictures:
     def snapshot(self, evaluator: Evaluator, state: State, keys: EvaluationKeys) -> Snapshot:
         """What the pictures of a state need from the device, as NumPy arrays: drawing them can
         then go on while the state's buffers are reused by the next train chunk."""
-        surface = evaluator.surface(state, self.points) if self.problem.data.dim <= 2 else None
+        surface = evaluator.surface(state, self.points) if self.points is not None else None
         return Snapshot(frame=evaluator.frame(state, keys), surface=surface)
 
     def render(self, step: int, snapshot: Snapshot, real: np.ndarray, metrics: dict[str, Any],
@@ -80,9 +86,11 @@ class RunPictures:
         self.dir.mkdir(parents=True, exist_ok=True)
         frame = snapshot.frame
         drawn = {"samples": self.dir / f"samples_{step:07d}.png"}
-        plot_samples(drawn["samples"], real, frame, self.problem.data.means, self.std,
-                     f"{self.what}, step {step}: {metrics['modes_captured']}/{metrics['modes_total']} modes, "
-                     f"{metrics['high_quality_fraction']:.0%} high quality")
+        if self.problem.images:
+            save_grid(drawn["samples"], self.problem.data.to_images(frame))
+        else:
+            plot_samples(drawn["samples"], real, frame, self.problem.data.means, self.std,
+                         f"{self.what}, step {step}: {headline(metrics)}")
         if snapshot.surface is not None:
             drawn["critic"] = self.dir / f"critic_{step:07d}.png"
             heads = self.problem.heads

@@ -1,4 +1,5 @@
-"""`gancli sample`: draw from the generator of a trained run into a .npy, with a PNG beside it."""
+"""`gancli sample`: draw from the generator of a trained run into a .npy, with a PNG beside it
+(a scatter over the data, or for images a grid of the first samples)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import jax
 import numpy as np
 
 from gancli.errors import GancliError
+from gancli.image_grid import GRID_SAMPLES, save_grid
 from gancli.plots import plot_samples
 from gancli.run_evaluation import Evaluator, evaluation_keys
 from gancli.run_files import write_atomically
@@ -55,9 +57,12 @@ def sample_run(cfg: SampleConfig, default_dir: Path | None = None) -> dict[str, 
     write_atomically(out, lambda tmp: np.save(tmp, samples))
     picture = out.with_suffix(".png")
     data = run.problem.data
-    real = np.asarray(data.sample(keys.real, min(cfg.n, 10000)))
-    plot_samples(picture, real, samples[:10000], data.means, float(data.stds.max()),
-                 f"{run.cfg.divergence.name} on {run.cfg.data.name}, seed {run.cfg.seed}, step {run.step}: "
-                 f"{cfg.n} samples")
+    if run.problem.images:
+        save_grid(picture, data.to_images(samples[:GRID_SAMPLES]))
+    else:
+        real = np.asarray(data.sample(keys.real, min(cfg.n, 10000)))
+        plot_samples(picture, real, samples[:10000], data.means, float(data.stds.max()),
+                     f"{run.cfg.divergence.name} on {run.cfg.data.name}, seed {run.cfg.seed}, step {run.step}: "
+                     f"{cfg.n} samples")
     return {"out": str(out), "png": str(picture), "n": cfg.n, "shape": list(samples.shape), "step": run.step,
             "seed": seed}

@@ -26,7 +26,7 @@ from gancli.checkpoints import ROLLED_BACK_SUFFIX, Checkpointer, DamagedCheckpoi
 from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
 from gancli.devices import batch_sharding, chosen_devices, mesh_of, replicated
 from gancli.errors import GancliError, TrainingError
-from gancli.evaluation import SAMPLE_METRICS
+from gancli.evaluation import FEATURE_METRICS, SAMPLE_METRICS, headline
 from gancli.picture_thread import PictureThread
 from gancli.run_evaluation import Evaluator, evaluation_keys
 from gancli.run_files import FAILURE_FILE, ROLLBACKS_FILE, MetricsLog, write_failure, write_json
@@ -148,7 +148,8 @@ class Trainer:
         self.same_run_only = same_run_only
         self.shared = shared = shared or Shared.of(cfg)
         self.problem, self._init, self.abstract_state = shared.problem, shared.init, shared.abstract_state
-        summary_metrics = (*self.problem.metric_names, *SAMPLE_METRICS)
+        summary_metrics = (*self.problem.metric_names, *SAMPLE_METRICS,
+                           *(FEATURE_METRICS if self.problem.images else ()))
         if cfg.train.objective not in summary_metrics:
             raise GancliError(f"train.objective={cfg.train.objective} is not a metric of this run; choose one of: "
                               f"{', '.join(summary_metrics)}")
@@ -324,9 +325,7 @@ class Trainer:
         self.drawing.wait()  # a summary.json says the run is complete: its pictures too
         summary = {"step": self.step, **self.last, **self.final, "steps_per_s": steps_per_s}
         write_json(self.run_dir / "summary.json", summary)
-        log.info("step %d: %d/%d modes captured, %.1f%% high quality; summary in %s", self.step,
-                 self.final["modes_captured"], self.final["modes_total"], 100 * self.final["high_quality_fraction"],
-                 self.run_dir / "summary.json")
+        log.info("step %d: %s; summary in %s", self.step, headline(self.final), self.run_dir / "summary.json")
         return summary
 
     def _records(self, metrics: dict[str, np.ndarray], step: int,

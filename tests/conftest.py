@@ -38,6 +38,15 @@ def smoke_config():
 GANCLI = str(Path(sys.executable).parent / "gancli")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def classifier_cache(tmp_path_factory):
+    """The evaluation classifiers of image data, trained once per test session in a folder of
+    its own (not the machine's cache): subprocesses inherit it through the environment."""
+    folder = tmp_path_factory.mktemp("classifier-cache")
+    os.environ["GANCLI_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def env(tmp_path_factory):
     """The environment of every subprocess: a shared compilation cache keeps them quick."""

@@ -75,6 +75,17 @@ CASES = [
     case("devices that are neither a count nor all/auto", "train train.devices=most"),
     case("a coordinator with no process count", "train distributed.coordinator=localhost:1234"),
     case("unknown hyperparameter search preset", "train -m hparams_search=grid_optuna"),
+    case("the user's images, with no path", "train data=images"),
+    case("the user's images, at a path that does not exist", "train data=images data.path=no_such_folder"),
+    case("a folder with no images in it", "train data=images data.path=not_a_run"),
+    case("a folder of images of different sizes", "train data=images data.path=mixed_sizes"),
+    case("a folder with a file that is not an image", "train data=images data.path=broken_images"),
+    case("an image array of the wrong shape", "train data=images data.path=wrong_shape.npy"),
+    case("an image array of Python objects", "train data=images data.path=pickled.npy"),
+    case("two channels", "train data=digits data.channels=2"),
+    case("images too odd for the DCGAN's halvings", "train data=images data.path=odd_size model=dcgan"),
+    case("a convolutional model on the toy data", "train model=dcgan"),
+    case("maximum likelihood on images", "train data=digits model=gmm divergence=mle"),
     case("unknown command", "trian"),
     # gancli resume
     case("resume: the run directory does not exist", "resume no_such_run"),
@@ -148,6 +159,14 @@ def prepare(scratch: Path, gancli: str, env: dict[str, str]) -> None:
     np.save(scratch / "pickled.npy", np.array([{"run": "code"}] * 10, dtype=object), allow_pickle=True)
     np.save(scratch / "strings.npy", np.array([["a", "b"]] * 10))
     (scratch / "samples.txt").write_text("0 0\n1 1\n")
+
+    from PIL import Image
+
+    for folder, sizes in (("mixed_sizes", (8, 8, 12)), ("broken_images", (8, 8)), ("odd_size", (7, 7))):
+        (scratch / folder).mkdir()
+        for i, size in enumerate(sizes):
+            Image.new("L", (size, size), 40 * i).save(scratch / folder / f"{i}.png")
+    (scratch / "broken_images" / "2.png").write_bytes(b"not a PNG at all")
 
 
 def run_case(c: Case, scratch: Path) -> tuple[int, str]:

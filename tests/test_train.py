@@ -10,6 +10,7 @@ import pytest
 
 from gancli.checkpoints import Checkpointer
 from gancli.cli.overrides import group_options
+from gancli.config import IMAGE_DATA, TOY_DATA
 from gancli.critic_losses import get_objective
 from gancli.divergences import critic_objective
 from gancli.errors import GancliError
@@ -87,9 +88,11 @@ def test_a_critic_cannot_tell_a_batch_from_itself(smoke_config):
 @pytest.mark.parametrize("prior", [p if p == "gaussian" else pytest.param(p, marks=pytest.mark.slow)
                                    for p in group_options("prior")])
 def test_every_prior_trains_on_every_dataset(smoke_config, tmp_path, prior):
+    """Every toy dataset (the image data train in tests/test_image_runs.py)."""
     expected_modes = {"ring": 8, "grid": 25, "bimodal": 2}
-    assert set(group_options("data")) == set(expected_modes)
-    for data in group_options("data"):
+    assert set(group_options("data")) == set(TOY_DATA) | set(IMAGE_DATA)
+    assert set(TOY_DATA) == set(expected_modes)
+    for data in TOY_DATA:
         overrides = [f"prior={prior}", f"data={data}"] + (["prior.dim=1"] if data == "bimodal" else [])
         summary = train_and_evaluate(smoke_config(*overrides), tmp_path / data)
         assert summary["modes_total"] == expected_modes[data]

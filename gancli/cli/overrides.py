@@ -28,8 +28,8 @@ def _load(path: Any) -> dict[str, Any]:
 
 
 def _is_preset(group: str, option: str) -> bool:
-    """A `# @package _global_` option (experiment=..., hparams_search=...): it sets keys of other
-    groups and adds none of its own, and may swap other groups' options."""
+    """A `# @package _global_` option (experiment=..., hparams_search=..., image data): it sets
+    keys anywhere in the config, and may swap other groups' options."""
     return (conf_root() / group / f"{option}.yaml").read_text().startswith("# @package _global_")
 
 
@@ -102,8 +102,10 @@ def check_overrides(config_name: str, args: list[str]) -> None:
     known = _keys(root)
     for group, options in chosen.items():
         for option in options:
-            if not _is_preset(group, option):  # presets add no keys of their own
-                known |= _keys({group: _load(conf_root() / group / f"{option}.yaml")})
+            own = _load(conf_root() / group / f"{option}.yaml")
+            own.pop("defaults", None)
+            # A preset's keys are global ones (data=mnist sets data.*, prior.dim and train.*).
+            known |= _keys(own if _is_preset(group, option) else {group: own})
     for arg in plain:
         key = arg.split("=", 1)[0]
         if key not in groups and key not in known:
