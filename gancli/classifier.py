@@ -287,6 +287,8 @@ def save(classifier: ImageClassifier, path: Path) -> None:
 def load(data: LabelledImages, path: Path) -> ImageClassifier:
     """The cached classifier of `data`; ValueError/OSError if the files are missing, damaged or stale."""
     info = json.loads(path.with_suffix(".json").read_text())
+    if not isinstance(info, dict):
+        raise ValueError(f"{path.with_suffix('.json').name} holds no JSON object")
     expected = {"version": CLASSIFIER_VERSION, "data_hash": data.digest()}
     if any(info.get(key) != value for key, value in expected.items()):
         raise ValueError(f"{path.with_suffix('.json').name} describes another classifier: {info}")
@@ -328,7 +330,11 @@ def load_or_train(data: LabelledImages, cache_dir: Path | None = None) -> ImageC
                         type(error).__name__, error)
     log.info("training the evaluation classifier for %s once; cached at %s", data.name, path)
     classifier = train(data)
-    save(classifier, path)
+    try:
+        save(classifier, path)
+    except OSError as error:  # a read-only cache (e.g. a cluster's home): evaluate anyway, train again next time
+        log.warning("could not cache the evaluation classifier at %s (%s); set GANCLI_CACHE to a writable folder "
+                    "to train it once only", path, error)
     log.info("evaluation classifier for %s: test accuracy %.4f on %d held-out images, trained in %.1f s",
              data.name, classifier.info["test_accuracy"], classifier.info["test_size"], classifier.info["seconds"])
     return classifier

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from gancli.schema import bounds, parse
+from gancli.errors import GancliError
+from gancli.schema import bounds, flatten, parse
 
 Activation = Literal["relu", "leaky_relu", "elu", "tanh", "gelu", "silu"]
 GeneratorLoss = Literal["nonsaturating", "minimax"]
@@ -167,3 +168,12 @@ def parse_config(raw: dict[str, Any]) -> RunConfig:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     return asdict(cfg)
+
+
+def saved_settings(raw: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config, flat, with every key this version has: a run saved before a key
+    existed ran with that key's default, so it is not a changed setting."""
+    try:
+        return flatten(to_dict(parse_config(raw)))
+    except GancliError:  # a config this version cannot read: compared as saved
+        return flatten(raw)

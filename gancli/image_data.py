@@ -21,6 +21,7 @@ from PIL import Image
 
 from gancli.config import DataConfig
 from gancli.errors import GancliError
+from gancli.evaluation import MIN_SAMPLES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MIN_SIDE = 4  # below this no convolutional model has anything to halve
@@ -210,16 +211,22 @@ def _finish(name: str, x: np.ndarray, labels: np.ndarray | None, cfg: DataConfig
             class_names: tuple[str, ...] | None = None) -> ImageData:
     """Apply data.image_size and data.channels, check the result is trainable, and put it on the
     device once."""
-    if x.shape[0] < 2:
-        raise GancliError(f"{source} holds {x.shape[0]} image(s); a GAN needs 2 at least: add images to it")
+    if x.shape[0] < MIN_SAMPLES:  # the k-NN metrics need each real image's 5th nearest neighbour
+        raise GancliError(f"{source} holds {x.shape[0]} image(s); evaluation needs {MIN_SAMPLES} at least: add "
+                          "images to it")
     if cfg.image_size is None and min(x.shape[1:3]) < MIN_SIDE:
         raise GancliError(f"the images of {source} are {x.shape[1]}x{x.shape[2]}, smaller than {MIN_SIDE}x{MIN_SIDE}: "
                           f"set data.image_size={MIN_SIDE} or more")
     x = _convert_channels(_resize(x, cfg.image_size), cfg.channels)
-    if class_names is not None:
-        num_classes = len(class_names)
-    else:
-        num_classes = None if labels is None else int(labels.max()) + 1
+    num_classes = None
+    if labels is not None:
+        # Labels as 0..K-1 over the classes present: 1-based or sparse labels would add modes no
+        # image has (and one class is no classification: the images count as unlabelled).
+        present, labels = np.unique(labels, return_inverse=True)
+        num_classes = len(present) if len(present) > 1 else None
+        if class_names is not None:
+            class_names = tuple(class_names[i] for i in present) if num_classes else None
+        labels = labels.astype(np.int64) if num_classes else None
     return ImageData(name, jnp.asarray(x, jnp.float32), labels, num_classes, stack, class_names)
 
 
@@ -291,6 +298,9 @@ def _open_image(path: Path, size: int | None) -> np.ndarray:
     """(H, W, 3) uint8; grey images have R == G == B, which tells colour from grey later."""
     try:
         with Image.open(path) as image:
+            if image.mode in ("I", "F") or image.mode.startswith("I;16"):  # 16-bit or float: convert() would clip
+                raise GancliError(f"{path} is a {image.mode} image (16-bit or floating point): save it as 8-bit "
+                                  "grey or RGB, or convert the folder to a .npy array of floats in [0, 1]")
             image = image.convert("RGB")
             if size is not None:
                 image = image.resize((size, size), Image.Resampling.LANCZOS)
@@ -340,7 +350,7 @@ def _array_to_unit(x: np.ndarray, path: Path) -> np.ndarray:
         raise GancliError(f"{path} holds an array of shape {x.shape}: images must be (N, H, W) or (N, H, W, C) "
                           f"with C = 1 (grey) or 3 (RGB)")
     if x.shape[0] == 0 or x.size == 0:
-        raise GancliError(f"{path} holds no images (shape {x.shape}): save 2 images at least")
+        raise GancliError(f"{path} holds no images (shape {x.shape}): save 6 images at least")
     if x.dtype.kind in "iu":
         lo, hi = int(x.min()), int(x.max())
         if lo >= 0 and hi <= 255:

@@ -5,6 +5,7 @@ seed varies)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -46,6 +47,7 @@ def plot_report(path: Path, runs: list[RunRecord], keys: list[str]) -> None:
     rows = _layout(runs, keys)
     n_rows, n_cols = len(rows), len(rows[0])
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 3.5 * n_rows), dpi=90, squeeze=False)
+    datasets: dict[DataConfig, Any] = {}
     for r, row in enumerate(rows):
         for c, run in enumerate(row):
             ax = axes[r][c]
@@ -53,7 +55,10 @@ def plot_report(path: Path, runs: list[RunRecord], keys: list[str]) -> None:
                 ax.set_visible(False)
                 continue
             try:
-                data = make_dataset(parse(DataConfig, run.raw_config.get("data", {})))
+                data_cfg = parse(DataConfig, run.raw_config.get("data", {}))
+                if data_cfg not in datasets:  # images: read the files once for the runs that share them
+                    datasets[data_cfg] = make_dataset(data_cfg)
+                data = datasets[data_cfg]
             except GancliError:
                 data = None
             fake = final_samples(run)

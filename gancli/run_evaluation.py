@@ -28,6 +28,7 @@ from gancli.train_step import (
 
 FRAME_SAMPLES = 1000  # generated points per snapshot of the fixed-noise animation
 SAMPLE_BATCH = 65536  # samples per generator call: bounds memory for any n
+IMAGE_SAMPLE_BATCH = 2048  # the same for images: a convolutional generator's activations are ~1,000x larger
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,10 @@ class Evaluator:
     def samples(self, state: State, key: Array, n: int) -> np.ndarray:
         """n float32 samples of the evaluated generator, drawn in batches of at most SAMPLE_BATCH."""
         g_params = evaluated_generator(state)
-        if n <= SAMPLE_BATCH:
+        batch = IMAGE_SAMPLE_BATCH if self.problem.images else SAMPLE_BATCH
+        if n <= batch:
             return np.asarray(self._generate(g_params, key, n), dtype=np.float32)
-        batches = [self._generate(g_params, jax.random.fold_in(key, i), SAMPLE_BATCH)
-                   for i in range(-(-n // SAMPLE_BATCH))]
+        batches = [self._generate(g_params, jax.random.fold_in(key, i), batch) for i in range(-(-n // batch))]
         return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])[:n]
 
     def evaluate(self, state: State, step: int, keys: EvaluationKeys) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -94,8 +95,8 @@ class Evaluator:
         what the state's critic makes of them."""
         metrics: dict[str, Any] = self._sample_metrics(real, fake, mode_fake)
         if not self.problem.explicit:
-            whole_packs = len(fake) - len(fake) % self.problem.pack
-            judged = self._judge(state["d"], real[:whole_packs], fake[:whole_packs])
+            pack = self.problem.pack  # the real set of images may be smaller than the generated one
+            judged = self._judge(state["d"], real[:len(real) - len(real) % pack], fake[:len(fake) - len(fake) % pack])
             metrics.update({k: float(v) for k, v in judged.items()})
         return metrics
 

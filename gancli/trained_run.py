@@ -15,7 +15,7 @@ from typing import Any
 import jax
 
 from gancli.checkpoints import Checkpointer, DamagedCheckpoint, state_shapes
-from gancli.config import PROCESS_KEYS, RunConfig, parse_config, to_dict
+from gancli.config import PROCESS_KEYS, RunConfig, parse_config, saved_settings, to_dict
 from gancli.errors import GancliError
 from gancli.schema import flatten
 from gancli.train_step import GanProblem, State, build, complete_state, restore_target
@@ -104,7 +104,7 @@ def finished_summary(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
     try:
         if checkpointer.latest_step() != cfg.train.steps:
             return None
-        saved = flatten(checkpointer.metadata(cfg.train.steps)["config"])
+        saved = saved_settings(checkpointer.metadata(cfg.train.steps)["config"])
     except Exception:  # noqa: BLE001 - unreadable: the trainer says what is wrong
         return None
     finally:

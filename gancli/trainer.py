@@ -23,7 +23,7 @@ from jax.sharding import Mesh
 
 from gancli import distributed
 from gancli.checkpoints import ROLLED_BACK_SUFFIX, Checkpointer, DamagedCheckpoint, set_aside, state_shapes
-from gancli.config import RESUMABLE_KEYS, RunConfig, to_dict
+from gancli.config import RESUMABLE_KEYS, RunConfig, saved_settings, to_dict
 from gancli.devices import batch_sharding, chosen_devices, mesh_of, replicated
 from gancli.errors import GancliError, TrainingError
 from gancli.evaluation import FEATURE_METRICS, SAMPLE_METRICS, headline
@@ -66,7 +66,7 @@ def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run
     with `same_run_only` (a sweep's job) refuse them too.
 
     `abstract`: the restore target for this checkpoint (see train_step.restore_target)."""
-    old, new = flatten(saved["config"]), flatten(to_dict(cfg))
+    old, new = saved_settings(saved["config"]), flatten(to_dict(cfg))
     changed = [k for k in sorted(set(old) | set(new))
                if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS]
     described = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
@@ -99,6 +99,7 @@ class Shared:
     evaluator: Evaluator
     mesh: Mesh | None = None  # the devices a data parallel run splits its batch over
     several: bool = False  # the run spans several processes: this one is the primary (gancli.distributed)
+    data_digest: str | None = None  # image data: a hash of the images, kept with each checkpoint
 
     @classmethod
     def of(cls, cfg: RunConfig) -> Shared:
@@ -118,7 +119,8 @@ class Shared:
                                   "(train.num_seeds) share one device: drop one of the two")
             mesh = mesh_of(devices)
             problem = replace(problem, batch_sharding=batch_sharding(mesh))
-        return cls(problem, init, jax.eval_shape(init), Evaluator(problem, cfg.train.eval_samples), mesh, several)
+        return cls(problem, init, jax.eval_shape(init), Evaluator(problem, cfg.train.eval_samples), mesh, several,
+                   problem.data.digest() if problem.images else None)
 
     def place(self, state: State) -> State:
         """A state on the devices it trains on: whole on each device of a data parallel run (of
@@ -212,6 +214,11 @@ class Trainer:
                               f"pass train.steps={step} or more to continue it")
         target = restore_target(self.abstract_state, metadata["shapes"])
         _check_resumable(metadata, self.cfg, target, self.run_dir, self.same_run_only)
+        saved_digest = metadata.get("data_digest")
+        if saved_digest and self.shared.data_digest and saved_digest != self.shared.data_digest:
+            where = f"data.path={self.cfg.data.path}" if self.cfg.data.path else f"data={self.cfg.data.name}"
+            raise GancliError(f"cannot resume {self.run_dir}: its images ({where}) changed since it was saved; put "
+                              "the original files back, or train into a new run directory")
         return target
 
     def _truncate_logs(self, step: int, rollbacks: int) -> None:
@@ -246,6 +253,7 @@ class Trainer:
     def _save(self, state: State, step: int) -> None:
         self.checkpointer.save(step, state, {
             "step": step, "config": to_dict(self.cfg), "shapes": state_shapes(state), "versions": dict(_versions()),
+            **({"data_digest": self.shared.data_digest} if self.shared.data_digest else {}),
         })
 
     def _evaluate(self, state: State, step: int,

@@ -69,7 +69,7 @@ def expect_error(match: str, **fields) -> str:
 
 @pytest.fixture
 def tiny_npy(tmp_path) -> str:
-    np.save(tmp_path / "x.npy", np.random.default_rng(0).integers(0, 256, (5, 6, 6, 3), dtype=np.uint8))
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).integers(0, 256, (6, 6, 6, 3), dtype=np.uint8))
     return str(tmp_path / "x.npy")
 
 
@@ -163,10 +163,10 @@ def test_unlabelled_sample_labelled_gives_no_modes(tiny_npy):
 
 
 def test_to_images_recovers_the_stored_bytes(tmp_path):
-    stored = np.random.default_rng(1).integers(0, 256, (3, 5, 4, 3), dtype=np.uint8)
+    stored = np.random.default_rng(1).integers(0, 256, (6, 5, 4, 3), dtype=np.uint8)
     np.save(tmp_path / "x.npy", stored)
     data = load(path=str(tmp_path / "x.npy"))
-    flat = unit(stored).reshape(3, -1)
+    flat = unit(stored).reshape(6, -1)
     np.testing.assert_array_equal(data.to_images(flat), stored)
     np.testing.assert_array_equal(data.to_images(np.full((1, data.dim), 5.0))[0], np.full((5, 4, 3), 255))
 
@@ -183,7 +183,7 @@ def test_digest_follows_one_pixel_and_the_labels(digits):
 
 
 def test_folder_without_subfolders_is_unlabelled_grey(tmp_path):
-    grey = [np.full((6, 5), v) for v in (0, 100, 255)]
+    grey = [np.full((6, 5), v) for v in (0, 40, 100, 150, 200, 255)]
     for i, g in enumerate(grey):
         write_png(tmp_path / f"{i}.png", g)
     (tmp_path / "notes.txt").write_text("not an image")
@@ -194,42 +194,57 @@ def test_folder_without_subfolders_is_unlabelled_grey(tmp_path):
     np.testing.assert_allclose(np.asarray(data.pixels)[..., 0], unit(grey), atol=1e-6)
 
 
+def test_single_class_folder_is_unlabelled(tmp_path):
+    """One class is no classification: the images load, unlabelled, and no class name is kept."""
+    for i in range(6):
+        write_png(tmp_path / "cats" / f"{i}.png", np.full((5, 5), 30 * i))
+    (tmp_path / "dogs").mkdir()  # a folder without images is no class
+    (tmp_path / "dogs" / "readme.txt").write_text("no dogs yet")
+    data = load(path=str(tmp_path))
+    assert data.labels is None and data.num_classes is None and data.class_names is None and data.modes is None
+    assert data.pixels.shape == (6, 5, 5, 1)
+    _, modes = data.sample_labelled(jax.random.key(0), 4)
+    assert modes is None
+
+
 def test_folder_with_class_subfolders_gives_labels(tmp_path):
-    for cls, n in (("zebra", 2), ("apple", 3)):
+    for cls, n in (("zebra", 2), ("apple", 4)):
         for i in range(n):
             write_png(tmp_path / cls / f"{i}.PNG", np.full((4, 4, 3), [200, 10, 10] if cls == "zebra" else 50))
     data = load(path=str(tmp_path))
     assert data.class_names == ("apple", "zebra") and data.num_classes == 2 and data.modes == 2
-    np.testing.assert_array_equal(data.labels, [0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(data.labels, [0, 0, 0, 0, 1, 1])
     assert data.shape == (4, 4, 3)  # one colour image makes the whole set RGB
     np.testing.assert_allclose(np.asarray(data.pixels)[4, 0, 0], unit([200, 10, 10]), atol=1e-6)
     np.testing.assert_allclose(np.asarray(data.pixels)[0, 0, 0], unit([50, 50, 50]), atol=1e-6)
 
 
 def test_folder_resize_and_channels(tmp_path):
-    write_png(tmp_path / "a.png", np.full((10, 7, 3), [255, 0, 0]))
-    write_png(tmp_path / "b.png", np.full((12, 12, 3), [0, 0, 255]))
+    for i, (h, w) in enumerate(((10, 7), (9, 9), (7, 10))):  # red a0..a2, then blue b0..b2, all sizes
+        write_png(tmp_path / f"a{i}.png", np.full((h, w, 3), [255, 0, 0]))
+        write_png(tmp_path / f"b{i}.png", np.full((h + 2, w + 5, 3), [0, 0, 255]))
     grey = load(path=str(tmp_path), image_size=6, channels=1)
     assert grey.shape == (6, 6, 1)
     red_l, blue_l = (np.asarray(Image.new("RGB", (1, 1), c).convert("L"))[0, 0] for c in ((255, 0, 0), (0, 0, 255)))
-    np.testing.assert_allclose(np.asarray(grey.pixels)[:, 0, 0, 0], unit([red_l, blue_l]), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(grey.pixels)[:, 0, 0, 0], unit([red_l] * 3 + [blue_l] * 3), atol=1e-6)
     colour = load(path=str(tmp_path), image_size=5, channels=3)
     assert colour.shape == (5, 5, 3)
-    np.testing.assert_allclose(np.asarray(colour.pixels)[1], np.broadcast_to(unit([0, 0, 255]), (5, 5, 3)), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(colour.pixels)[3], np.broadcast_to(unit([0, 0, 255]), (5, 5, 3)), atol=1e-6)
 
 
 def test_grey_folder_as_rgb_repeats_the_channel(tmp_path):
-    for i in range(2):
+    for i in range(6):
         write_png(tmp_path / f"{i}.png", np.arange(16).reshape(4, 4) * 16 + i)
     data = load(path=str(tmp_path), channels=3)
     x = np.asarray(data.pixels)
-    assert x.shape == (2, 4, 4, 3)
+    assert x.shape == (6, 4, 4, 3)
     np.testing.assert_array_equal(x[..., 0], x[..., 2])
     np.testing.assert_allclose(x[1, ..., 1], unit(np.arange(16).reshape(4, 4) * 16 + 1), atol=1e-6)
 
 
 def test_jpeg_folder(tmp_path):
-    for i, colour in enumerate(([200, 120, 40], [30, 60, 90])):
+    for i, colour in enumerate(([200, 120, 40], [30, 60, 90], [90, 30, 60], [60, 90, 30], [10, 10, 10],
+                                [240, 240, 240])):
         Image.fromarray(np.full((8, 8, 3), colour, np.uint8)).save(tmp_path / f"{i}.JPEG", quality=95)
     data = load(path=str(tmp_path))
     assert data.shape == (8, 8, 3)
@@ -241,7 +256,7 @@ def test_jpeg_folder(tmp_path):
 
 @pytest.mark.parametrize("kind", ["uint8", "float01", "float11"])
 def test_npy_ranges(tmp_path, kind):
-    stored = np.random.default_rng(2).integers(0, 256, (4, 6, 5), dtype=np.uint8)
+    stored = np.random.default_rng(2).integers(0, 256, (6, 6, 5), dtype=np.uint8)
     saved = {"uint8": stored, "float01": stored / 255.0, "float11": stored / 127.5 - 1}[kind]
     np.save(tmp_path / "x.npy", saved.astype(np.float32) if kind != "uint8" else saved)
     data = load(path=str(tmp_path / "x.npy"))
@@ -250,7 +265,7 @@ def test_npy_ranges(tmp_path, kind):
 
 
 def test_npy_resize_and_channels(tmp_path):
-    stored = np.zeros((3, 8, 8, 3), np.uint8)
+    stored = np.zeros((6, 8, 8, 3), np.uint8)
     stored[..., 0] = 255  # red: mean of the channels is 85
     np.save(tmp_path / "x.npy", stored)
     data = load(path=str(tmp_path / "x.npy"), image_size=4, channels=1)
@@ -262,18 +277,43 @@ def test_npy_resize_and_channels(tmp_path):
 
 def test_npz_with_labels(tmp_path):
     x = np.random.default_rng(3).random((6, 5, 5, 3)).astype(np.float32)
-    np.savez(tmp_path / "d.npz", images=x, labels=np.array([0, 1, 4, 1, 0, 4]))
+    np.savez(tmp_path / "d.npz", images=x, labels=np.array([0, 1, 2, 1, 0, 2]))
     data = load(path=str(tmp_path / "d.npz"))
-    np.testing.assert_array_equal(data.labels, [0, 1, 4, 1, 0, 4])
-    assert data.num_classes == 5 and data.modes == 5 and data.shape == (5, 5, 3)
+    np.testing.assert_array_equal(data.labels, [0, 1, 2, 1, 0, 2])
+    assert data.num_classes == 3 and data.modes == 3 and data.shape == (5, 5, 3) and data.labels.dtype == np.int64
     np.testing.assert_allclose(np.asarray(data.pixels), x * 2 - 1, atol=1e-6)
     np.savez(tmp_path / "only.npz", anything=x)
     assert load(path=str(tmp_path / "only.npz")).labels is None
 
 
+@pytest.mark.parametrize(("stored", "remapped"), [
+    ([1, 3, 3, 7, 1, 7], [0, 1, 1, 2, 0, 2]),  # sparse
+    ([1, 2, 3, 1, 2, 3, 10], [0, 1, 2, 0, 1, 2, 3]),  # 1-based with a gap
+    ([5, 0, 5, 0, 5, 0], [1, 0, 1, 0, 1, 0]),
+])
+def test_npz_labels_are_remapped_to_the_classes_present(tmp_path, stored, remapped):
+    """1-based or sparse labels become 0..K-1 in the same order, so no mode is counted that no
+    image has."""
+    x = np.random.default_rng(5).integers(0, 256, (len(stored), 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.array(stored, np.uint8))
+    data = load(path=str(tmp_path / "d.npz"))
+    np.testing.assert_array_equal(data.labels, remapped)
+    assert data.labels.dtype == np.int64
+    assert data.num_classes == len(set(stored)) == data.modes
+    _, modes = data.sample_labelled(jax.random.key(0), 50)
+    assert modes.min() >= 0 and modes.max() < data.num_classes
+
+
+def test_npz_with_one_class_is_unlabelled(tmp_path):
+    x = np.random.default_rng(6).integers(0, 256, (6, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.full(6, 3))
+    data = load(path=str(tmp_path / "d.npz"))
+    assert data.labels is None and data.num_classes is None and data.modes is None
+
+
 def test_path_with_home(tmp_path, monkeypatch, tiny_npy):
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert load(path="~/x.npy").pixels.shape == (5, 6, 6, 3)
+    assert load(path="~/x.npy").pixels.shape == (6, 6, 6, 3)
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -290,7 +330,7 @@ def test_idx_images_with_labels(tmp_path, gz):
 
 
 def test_idx_without_labels_file(tmp_path):
-    (tmp_path / "images.idx").write_bytes(idx_bytes(np.zeros((2, 4, 4))))
+    (tmp_path / "images.idx").write_bytes(idx_bytes(np.zeros((6, 4, 4))))
     assert load(path=str(tmp_path / "images.idx")).labels is None
 
 
@@ -334,13 +374,49 @@ def test_folder_errors(tmp_path):
 
     single = tmp_path / "single"
     write_png(single / "a.png", np.zeros((5, 5)))
-    expect_error(str(single), path=str(single))
+    assert "holds 1 image(s)" in expect_error(str(single), path=str(single))
 
     small = tmp_path / "small"
-    for name in ("a.png", "b.png"):
-        write_png(small / name, np.zeros((3, 3)))
+    for name in "abcdef":
+        write_png(small / f"{name}.png", np.zeros((3, 3)))
     assert "data.image_size=4" in expect_error(str(small), path=str(small))
     assert load(path=str(small), image_size=4).shape == (4, 4, 1)  # the fix the message gives works
+
+
+def test_fewer_than_six_images_are_refused(tmp_path):
+    """Density and coverage need each real image's 5th nearest neighbour: 5 images are too few,
+    whatever holds them, and the message names the file or folder and the 6 it needs."""
+    loose = tmp_path / "loose"
+    for i in range(5):
+        write_png(loose / f"{i}.png", np.full((5, 5), 40 * i))
+    message = expect_error(str(loose), path=str(loose))
+    assert "holds 5 image(s)" in message and "needs 6" in message
+    classes = tmp_path / "classes"
+    for cls, n in (("a", 3), ("b", 2)):
+        for i in range(n):
+            write_png(classes / cls / f"{i}.png", np.full((5, 5), 50 * i))
+    assert "needs 6" in expect_error(str(classes), path=str(classes))
+    np.save(tmp_path / "five.npy", np.zeros((5, 5, 5), np.uint8))
+    assert "needs 6" in expect_error(str(tmp_path / "five.npy"), path=str(tmp_path / "five.npy"))
+    np.savez(tmp_path / "five.npz", x=np.zeros((5, 5, 5), np.uint8), y=np.arange(5))
+    assert "needs 6" in expect_error(str(tmp_path / "five.npz"), path=str(tmp_path / "five.npz"))
+    (tmp_path / "five-idx").write_bytes(idx_bytes(np.zeros((5, 4, 4))))
+    assert "needs 6" in expect_error(str(tmp_path / "five-idx"), path=str(tmp_path / "five-idx"))
+    write_png(loose / "5.png", np.full((5, 5), 250))  # the sixth image is enough
+    assert load(path=str(loose)).pixels.shape == (6, 5, 5, 1)
+
+
+def test_sixteen_bit_png_is_refused(tmp_path):
+    """Pillow's convert() would clip 16-bit grey levels to 255: such a file is refused, by name."""
+    for i in range(6):
+        write_png(tmp_path / f"{i}.png", np.full((8, 8), 40 * i))
+    deep = Image.fromarray(np.full((8, 8), 40000, np.uint16))
+    assert deep.mode == "I;16"
+    deep.save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "deep.png") as saved:
+        assert saved.mode.startswith("I")  # I;16 (or I, by Pillow version): 16-bit on disk
+    message = expect_error(str(tmp_path / "deep.png"), path=str(tmp_path))
+    assert "16-bit" in message
 
 
 def test_npy_errors(tmp_path):

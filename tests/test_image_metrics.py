@@ -132,3 +132,16 @@ def test_pixel_metrics_compare_raw_pixels():
     assert result["frechet_distance"] == pytest.approx(frechet_distance(real, fake))
     expected = {**precision_recall(real, fake, k=3), **density_coverage(real, fake, k=5)}
     assert {name: result[name] for name in expected} == pytest.approx(expected)
+
+
+def test_frechet_distance_with_more_features_than_samples_matches_the_covariance_form():
+    """Pixels of large images have more features than samples: the sample-space form gives the
+    covariance form's value without a d x d matrix."""
+    from gancli.image_metrics import gaussian_frechet_distance
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(30, 80)), rng.normal(0.3, 1.5, size=(25, 80))
+    expected = gaussian_frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0),
+                                         np.cov(fake, rowvar=False))
+    assert frechet_distance(real, fake) == pytest.approx(expected, rel=1e-6)  # eigh of a rank-29 80x80: ~1e-8
+    assert frechet_distance(real, real) == pytest.approx(0.0, abs=1e-9)

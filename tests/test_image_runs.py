@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -85,10 +86,14 @@ def test_unlabelled_images_train_with_pixel_metrics(smoke_config, tmp_path):
     rng = np.random.default_rng(0)
     for i in range(40):
         Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    cfg = smoke_config("data=images", f"data.path={folder}", *TINY_DCGAN, "train.eval_samples=40")
+    cfg = smoke_config("data=images", f"data.path={folder}", *TINY_DCGAN, "train.eval_samples=40", "train.steps=20")
     summary = train_and_evaluate(cfg, tmp_path / "run")
     assert summary["modes_captured"] is None and summary["mode_kl"] is None
     assert summary["frechet_distance"] > 0 and 0 <= summary["precision"] <= 1
+    # The files changed under the run: resuming would train on other data, so it is refused.
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "0.png")
+    with pytest.raises(GancliError, match="images .* changed since it was saved"):
+        train_and_evaluate(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=40)), tmp_path / "run")
 
 
 @pytest.mark.parametrize("overrides, fragment", [
@@ -156,8 +161,6 @@ def test_gancli_sample_writes_an_image_grid_from_the_command_line(env, tmp_path)
 def test_the_host_loop_chunk_matches_the_compiled_loop(smoke_config):
     """A convolutional model's chunk loops on the host (XLA's CPU convolutions are slow inside a
     compiled loop): same steps, same skipping past `stop`, same metrics layout as lax.scan's."""
-    import dataclasses
-
     import jax
 
     from gancli.train_step import make_train_chunk
