@@ -162,7 +162,7 @@ def prepare(scratch: Path, gancli: str, env: dict[str, str]) -> None:
 
     from PIL import Image
 
-    for folder, sizes in (("mixed_sizes", (8, 8, 12)), ("broken_images", (8, 8)), ("odd_size", (7, 7))):
+    for folder, sizes in (("mixed_sizes", (8, 8, 12)), ("broken_images", (8, 8)), ("odd_size", (7,) * 6)):
         (scratch / folder).mkdir()
         for i, size in enumerate(sizes):
             Image.new("L", (size, size), 40 * i).save(scratch / folder / f"{i}.png")

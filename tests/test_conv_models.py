@@ -71,6 +71,7 @@ def test_output_shapes(image_shape, pack):
 REAL = (28, 28, 1)
 
 
+@pytest.mark.slow
 def test_generated_images_lie_in_the_tanh_range_and_separate_critics_differ():
     g, d = players(REAL, pack=2, heads=3, shared=False)
     x = call(g, 3.0 * z_batch(8))  # a wide z, to push some pixels towards +-1
@@ -176,7 +177,7 @@ def _sn_kernels(d, x):
     return [np.asarray(k) for k in jax.jit(kernels)(state, x)]
 
 
-@pytest.mark.parametrize("pack,shared", [(1, True), (2, False)])
+@pytest.mark.parametrize("pack,shared", [(1, True), pytest.param(2, False, marks=pytest.mark.slow)])
 def test_spectral_norm_gives_unit_largest_singular_value(pack, shared):
     _, d = players(REAL, pack=pack, heads=3, shared=shared, spectral_norm=True)
     kernels = _sn_kernels(d, jnp.zeros((2, 784 * pack)))
@@ -206,7 +207,8 @@ def test_spectral_norm_makes_the_critic_blind_to_kernel_scale():
     assert not np.allclose(outputs[True], outputs[False])
 
 
-@pytest.mark.parametrize("spectral_norm,batch_norm,shared", [(False, True, False), (True, False, True)])
+@pytest.mark.parametrize("spectral_norm,batch_norm,shared",
+                         [(False, True, False), pytest.param(True, False, True, marks=pytest.mark.slow)])
 def test_gradients_and_adam_through_merge_inside_grad(spectral_norm, batch_norm, shared):
     """The trainer's pattern (gancli.train_step._merge): jit(grad(loss of merge(graph, state,
     copy=True))) over the whole state; Adam updates every leaf, so the non-Param leaves
@@ -251,7 +253,8 @@ def test_players_trace_under_eval_shape():
     assert leaves and all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in leaves)
 
 
-@pytest.mark.parametrize("h, w, c_in, c_out", [(7, 7, 5, 3), (4, 6, 2, 4), (14, 14, 3, 1)])
+@pytest.mark.parametrize("h, w, c_in, c_out", [(4, 6, 2, 4), pytest.param(7, 7, 5, 3, marks=pytest.mark.slow),
+                                                pytest.param(14, 14, 3, 1, marks=pytest.mark.slow)])
 def test_upconv_is_the_transposed_convolution(h, w, c_in, c_out):
     """UpConv computes nnx.ConvTranspose(kernel 4, stride 2, 'SAME') of the same kernel, by a faster route."""
     from gancli.conv_models import UpConv

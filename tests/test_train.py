@@ -46,7 +46,13 @@ def assert_states_equal(a, b):
         np.testing.assert_array_equal(x, y)  # bit-identical, not merely close
 
 
-@pytest.mark.parametrize("divergence", [name for name in group_options("divergence") if name != MLE])
+# A few divergences in the fast suite, one of each kind of critic loss (f-divergence, hinge, Wasserstein with
+# a penalty, an ensemble); make test-slow trains every one (tests/test_divergences.py checks each loss's formulas).
+FAST_DIVERGENCES = ("gan", "kl", "hinge", "wgan_gp", "ensemble")
+
+
+@pytest.mark.parametrize("divergence", [d if d in FAST_DIVERGENCES else pytest.param(d, marks=pytest.mark.slow)
+                                        for d in group_options("divergence") if d != MLE])
 def test_every_divergence_trains(smoke_config, tmp_path, divergence):
     """Every adversarial divergence (MLE has a test file of its own: tests/test_mle.py)."""
     cfg = smoke_config(f"divergence={divergence}", PLOTS)  # every critic's surface is drawn
