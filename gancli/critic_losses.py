@@ -3,8 +3,8 @@ every objective that `divergence=<name>` can pick.
 
 Each loss has the shape of an f-divergence entry as the train step sees it: element-wise
 real_score(v) and fake_score(v) (the critic maximises E_P[real_score] - E_Q[fake_score]), a
-non-saturating generator loss, and a gradient-penalty weight (0 but for WGAN-GP). So the train
-step and `gancli estimate` treat every entry alike.
+non-saturating generator loss, and the penalty it needs, if any (WGAN-GP's gp, gancli.penalties).
+So the train step and `gancli estimate` treat every entry alike.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 from jax import Array
 
@@ -22,7 +21,6 @@ from gancli.divergences import (
     CriticLossLike,
     Divergence,
     Elementwise,
-    critic_objective,
     generator_loss,
     get_divergence,
 )
@@ -45,7 +43,10 @@ class CriticLoss:
     pointwise_optimum: Callable[[Array, Array], Array] | None
     optimal_critic: Callable[[Array, Array], Array] | None  # v*(x) from p(x), q(x), where it is pointwise
     zero_sum: bool  # False where G's loss is not the critic's objective negated: no minimax form
-    gradient_penalty: float = 0.0
+    nonsaturating_descends: str  # at the optimal critic (README: What each generator loss descends)
+    minimax_descends: str = "-"  # zero_sum only
+    required_penalty: str | None = None  # WGAN's critic must be kept 1-Lipschitz: divergence.penalty=gp
+    roth_weight: None = None  # Roth et al. derive their regulariser for f-divergences only
 
     def nonsaturating_loss(self, v: Array) -> Array:
         return self.nonsaturating(v)
@@ -62,6 +63,7 @@ HINGE = CriticLoss(
     real_score=lambda v: -_relu(1.0 - v), fake_score=lambda v: _relu(1.0 + v), nonsaturating=lambda v: -v,
     pointwise_optimum=lambda p, q: jnp.abs(p - q) - (p + q),
     optimal_critic=lambda p, q: jnp.sign(p - q), zero_sum=False,
+    nonsaturating_descends="nothing: the optimal critic sign(p - q) is flat almost everywhere",
 )
 
 # Mao et al. 2017 (LSGAN, targets a = 0, b = 1, c = 1): D maximises -E_P[(v - 1)^2]/2 - E_Q[v^2]/2;
@@ -72,15 +74,18 @@ LEAST_SQUARES = CriticLoss(
     nonsaturating=lambda v: 0.5 * (v - 1.0) ** 2,
     pointwise_optimum=lambda p, q: -0.5 * p * q / jnp.where(p + q > 0, p + q, 1.0),
     optimal_critic=lambda p, q: p / (p + q), zero_sum=False,
+    # G's (D* - 1)^2 / 2 = 1 / (2 (1 + u)^2) at u = p/q: the f-divergence with f''(u) = 1 / (u (1 + u)^3).
+    nonsaturating_descends="the f-divergence with f''(u) = 1 / (u (1 + u)^3)",
 )
 
-# Arjovsky et al. 2017 with the gradient penalty of Gulrajani et al. 2017 (lambda = 10): the critic
-# maximises E_P[v] - E_Q[v] - lambda E[(|grad v(x_hat)| - 1)^2] on random interpolates x_hat; the
-# unpenalised difference estimates the Wasserstein-1 distance.
+# Arjovsky et al. 2017 with the gradient penalty of Gulrajani et al. 2017: the critic maximises
+# E_P[v] - E_Q[v] minus divergence.penalty=gp (weight 10 in conf/divergence/wgan_gp.yaml) on random
+# interpolates; the unpenalised difference estimates the Wasserstein-1 distance.
 WGAN_GP = CriticLoss(
     name="wgan_gp", estimates="the Wasserstein-1 distance W1(P,Q) (Kantorovich-Rubinstein dual)",
     real_score=lambda v: v, fake_score=lambda v: v, nonsaturating=lambda v: -v,
-    pointwise_optimum=None, optimal_critic=None, zero_sum=True, gradient_penalty=10.0,
+    pointwise_optimum=None, optimal_critic=None, zero_sum=True, required_penalty="gp",
+    nonsaturating_descends="W1(P,Q) (the two forms are both -v)", minimax_descends="W1(P,Q)",
 )
 
 CRITIC_LOSSES: dict[str, CriticLoss] = {loss.name: loss for loss in (HINGE, LEAST_SQUARES, WGAN_GP)}
@@ -110,28 +115,29 @@ def get_objective(name: str, **params: float) -> Objective:
 
 
 def objective_from_config(cfg: DivergenceConfig) -> Objective:
-    """The configured objective; GancliError if its parameters or generator loss do not fit it."""
+    """The configured objective; GancliError if its parameters, generator loss or penalty do not fit it."""
     params = {key: value for key, value in (("alpha", cfg.alpha), ("pi", cfg.pi)) if value is not None}
     objective = get_objective(cfg.name, **params)
-    generator_loss(objective, jnp.zeros((1,)), cfg.generator_loss)  # refuses a form the objective lacks
+    check_generator_form(objective, cfg.generator_loss)
+    check_penalty(objective, cfg)
     return objective
 
 
-def gradient_penalty(critic: Callable[[Array], Array], real: Array, fake: Array, key: Array) -> Array:
-    """E[(|grad critic(x_hat)| - 1)^2] on random interpolates x_hat of real and fake (Gulrajani et
-    al. 2017); critic(x) has shape (n,)."""
-    mix = jax.random.uniform(key, (real.shape[0], 1))
-    x_hat = mix * real + (1.0 - mix) * fake
-    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)  # rows are independent: per-sample gradients
-    norms = jnp.sqrt(jnp.sum(grads**2, axis=1) + 1e-12)
-    return jnp.mean((norms - 1.0) ** 2)
+def check_penalty(objective: Objective, cfg: DivergenceConfig) -> None:
+    """Refuse a penalty the objective cannot take, saying what to use instead."""
+    if objective.required_penalty and cfg.penalty != objective.required_penalty:
+        raise GancliError(f"divergence {objective.name} keeps its critic 1-Lipschitz with divergence.penalty="
+                          f"{objective.required_penalty}, and divergence.penalty={cfg.penalty} would "
+                          f"{'drop that constraint' if cfg.penalty == 'none' else 'add a second gradient penalty'}; "
+                          f"keep divergence.penalty={objective.required_penalty}")
+    if cfg.penalty == "roth" and objective.roth_weight is None:
+        raise GancliError(f"divergence.penalty=roth is Roth et al.'s regulariser for f-divergences, and "
+                          f"{objective.name} {'is none' if not isinstance(objective, Divergence) else 'has a flat f'}"
+                          "; use divergence.penalty=r1, r2 or r1r2")
+    if cfg.penalty != "none" and not cfg.penalty_weight:
+        raise GancliError(f"divergence.penalty={cfg.penalty} needs a weight: set divergence.penalty_weight "
+                          "above 0 (or divergence.penalty=none)")
 
 
-def penalised_critic_objective(obj: Objective, critic: Callable[[Array], Array], real: Array, fake: Array,
-                               key: Array) -> tuple[Array, Array]:
-    """(what the critic ascends, the divergence estimate): the objective minus its gradient
-    penalty, if it has one, and the objective alone."""
-    estimate = critic_objective(obj, critic(real), critic(fake))
-    if not obj.gradient_penalty:  # a static float: decided once, when the step is traced
-        return estimate, estimate
-    return estimate - obj.gradient_penalty * gradient_penalty(critic, real, fake, key), estimate
+def check_generator_form(objective: Objective, form: str) -> None:
+    generator_loss(objective, jnp.zeros((1,)), form)  # refuses a form the objective lacks

@@ -35,8 +35,12 @@ class CriticLossLike(Protocol):
 
     name: str
     estimates: str
-    gradient_penalty: float
+    required_penalty: str | None  # a penalty the objective is not defined without (WGAN-GP's gp), or None
     zero_sum: bool  # whether the minimax generator loss (G minimises the critic's objective) means anything
+    # What G descends at the optimal critic with each form (the README's table, tests/test_generator_forms.py).
+    minimax_descends: str
+    nonsaturating_descends: str
+    roth_weight: Elementwise | None  # w(v) of the Roth et al. penalty (gancli.penalties), or None
 
     def real_score(self, v: Array) -> Array: ...
     def fake_score(self, v: Array) -> Array: ...
@@ -55,10 +59,20 @@ class Divergence:
     activation: Elementwise  # g_f(v): R -> dom f*
     fake_score: Elementwise  # f*(g_f(v)), written so it cannot overflow where the naive form does
     f_prime_at_1: float  # f'(1): the critic's value where P = Q
+    # What the non-saturating generator descends at the optimal critic: the f-divergence D_h with
+    # h''(u) = f''(u) / u; the minimax form descends D_f itself (README: What each generator loss descends).
+    nonsaturating_descends: str
+    # w(v) = f*''(g_f(v)) g_f'(v)^2 = g_f'(v)^2 / f''(u(v)), u(v) = (f')^-1(g_f(v)) the density ratio
+    # the critic implies: Roth et al.'s regulariser is E_Q[w(v) |grad v|^2] (gancli.penalties).
+    roth_weight: Elementwise | None
     params: dict[str, float] = field(default_factory=dict)  # e.g. {"alpha": 2.0}
 
-    gradient_penalty = 0.0  # no critic regulariser: the bound itself is the critic's objective
+    required_penalty = None  # the bound alone defines the critic's objective
     zero_sum = True  # G may minimise the critic's own objective (the minimax form)
+
+    @property
+    def minimax_descends(self) -> str:
+        return self.estimates
 
     def real_score(self, v: Array) -> Array:
         return self.activation(v)
@@ -103,6 +117,8 @@ KL = Divergence(
     activation=lambda v: v,
     fake_score=lambda v: jnp.exp(v - 1.0),
     f_prime_at_1=1.0,
+    nonsaturating_descends="KL(Q||P), the reverse KL (Poole et al. 2016)",
+    roth_weight=lambda v: jnp.exp(v - 1.0),
 )
 
 REVERSE_KL = Divergence(
@@ -114,6 +130,8 @@ REVERSE_KL = Divergence(
     # -1 - log(exp(-v)) = v - 1: no exp, so nothing can overflow.
     fake_score=lambda v: v - 1.0,
     f_prime_at_1=-1.0,
+    nonsaturating_descends="Neyman chi^2(P||Q) / 2",
+    roth_weight=jnp.ones_like,
 )
 
 PEARSON = Divergence(
@@ -124,6 +142,8 @@ PEARSON = Divergence(
     activation=lambda v: v,
     fake_score=lambda v: 0.25 * v**2 + v,
     f_prime_at_1=0.0,
+    nonsaturating_descends="2 KL(P||Q)",
+    roth_weight=lambda v: jnp.full_like(v, 0.5),
 )
 
 NEYMAN = Divergence(
@@ -135,6 +155,8 @@ NEYMAN = Divergence(
     # 2 - 2 sqrt(exp(-v)) = 2 - 2 exp(-v/2).
     fake_score=lambda v: -2.0 * jnp.expm1(-0.5 * v),
     f_prime_at_1=0.0,
+    nonsaturating_descends="2 D_alpha(P||Q), alpha = -2",
+    roth_weight=lambda v: 0.5 * jnp.exp(-0.5 * v),
 )
 
 HELLINGER = Divergence(
@@ -146,6 +168,8 @@ HELLINGER = Divergence(
     # t / (1 - t) with 1 - t = exp(-v): (1 - exp(-v)) exp(v) = exp(v) - 1.
     fake_score=lambda v: jnp.expm1(v),
     f_prime_at_1=0.0,
+    nonsaturating_descends="D_alpha(P||Q) / 2, alpha = -1/2",
+    roth_weight=lambda v: 2.0 * jnp.exp(v),
 )
 
 JS = Divergence(
@@ -158,6 +182,8 @@ JS = Divergence(
     # -log(2 - 2 sigmoid(v)) = -log 2 - log sigmoid(-v) = softplus(v) - log 2.
     fake_score=lambda v: softplus(v) - LOG2,
     f_prime_at_1=0.0,
+    nonsaturating_descends="KL(Q||P) - 2 JSD(P||Q)",
+    roth_weight=jax.nn.sigmoid,
 )
 
 GAN = Divergence(
@@ -170,6 +196,8 @@ GAN = Divergence(
     # -log(1 - sigmoid(v)) = softplus(v).
     fake_score=lambda v: softplus(v),
     f_prime_at_1=-LOG2,
+    nonsaturating_descends="KL(Q||P) - 2 JSD(P||Q) (Arjovsky & Bottou 2017)",
+    roth_weight=jax.nn.sigmoid,
 )
 
 TV = Divergence(
@@ -180,6 +208,9 @@ TV = Divergence(
     activation=lambda v: 0.5 * jnp.tanh(v),
     fake_score=lambda v: 0.5 * jnp.tanh(v),
     f_prime_at_1=0.0,
+    nonsaturating_descends=("nothing: the optimal critic sign(p - q) / 2 is flat almost everywhere, so it passes "
+                            "G no gradient in either form"),
+    roth_weight=None,
 )
 
 
@@ -219,9 +250,16 @@ def alpha_divergence(alpha: float = 2.0) -> Divergence:
         activation = lambda v: edge + softplus(v)  # noqa: E731
         # 1 + (a - 1) g(v) = (a - 1) softplus(v); raised to a power through exp(log) to stay finite.
         base = lambda v: math.log(a - 1.0) + log_softplus(v)  # noqa: E731
+        log_slope = lambda v: -softplus(-v)  # noqa: E731  (log g'(v) = log sigmoid(v))
     else:
         activation = lambda v: edge - softplus(-v)  # noqa: E731
         base = lambda v: math.log(1.0 - a) + log_softplus(-v)  # noqa: E731
+        log_slope = lambda v: -softplus(v)  # noqa: E731  (log sigmoid(-v))
+
+    def roth_weight(v: Array) -> Array:
+        # g'^2 / f''(u) with u^(a-1) = 1 + (a - 1) g = exp(base) and f''(u) = u^(a-2), all in log space.
+        return jnp.exp(2.0 * log_slope(v) + (2.0 - a) / (a - 1.0) * base(v))
+
     return Divergence(
         name="alpha", estimates=f"the alpha-divergence D_alpha(P||Q), alpha = {a:g}",
         f=lambda u: (u**a - 1.0 - a * (u - 1.0)) / (a * (a - 1.0)),
@@ -230,6 +268,9 @@ def alpha_divergence(alpha: float = 2.0) -> Divergence:
         activation=activation,
         fake_score=lambda v: (jnp.exp(power * base(v)) - 1.0) / a,
         f_prime_at_1=0.0,
+        # f''(u) / u = u^(a-3), the alpha - 1 divergence's (alpha - 1 = 1 is KL, 0 is reverse KL).
+        nonsaturating_descends=f"D_alpha(P||Q) at alpha - 1 = {a - 1.0:g}",
+        roth_weight=roth_weight,
         params={"alpha": a},
     )
 
@@ -273,6 +314,12 @@ def _jeffrey_conjugate_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tup
     return _jeffrey_conjugate(t), dt / lambert_w_of_exp(1.0 - t)
 
 
+def _jeffrey_roth_weight(v: Array) -> Array:
+    # u = 1 / W(e^(1-v)) (the conjugate's maximiser), f''(u) = 1/u + 1/u^2 = W + W^2, g' = 1.
+    w = lambert_w_of_exp(1.0 - v)
+    return 1.0 / (w * (1.0 + w))
+
+
 JEFFREY = Divergence(
     name="jeffrey", estimates="Jeffrey's divergence KL(P||Q) + KL(Q||P)",
     f=lambda u: (u - 1.0) * jnp.log(u),
@@ -282,6 +329,8 @@ JEFFREY = Divergence(
     activation=lambda v: v,
     fake_score=_jeffrey_conjugate,
     f_prime_at_1=0.0,
+    nonsaturating_descends="KL(Q||P) + Neyman chi^2(P||Q) / 2",
+    roth_weight=_jeffrey_roth_weight,
 )
 
 
@@ -304,6 +353,8 @@ def js_weighted(pi: float = 0.5) -> Divergence:
         # With pi e^(t/pi) = sigmoid(v): (1 - pi) (log(1 - pi) - log sigmoid(-v)).
         fake_score=lambda v: (1.0 - p) * (math.log(1.0 - p) + softplus(v)),
         f_prime_at_1=0.0,
+        nonsaturating_descends=f"pi KL(Q||P) - pi / (1 - pi) JS_pi(P||Q), pi = {p:g}",
+        roth_weight=lambda v: (1.0 - p) * jax.nn.sigmoid(v),  # g' = pi sigmoid(-v), u = (1 - pi) D / (pi (1 - D))
         params={"pi": p},
     )
 

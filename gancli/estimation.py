@@ -18,10 +18,12 @@ import optax
 from flax import nnx
 from jax import Array
 
-from gancli.critic_losses import Objective, penalised_critic_objective
+from gancli.critic_losses import Objective
 from gancli.densities import GaussianMixture
+from gancli.divergences import critic_objective
 from gancli.estimate_config import EstimatorConfig
 from gancli.models import MLP
+from gancli.penalties import critic_penalty
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,9 @@ def _critic(graph: nnx.GraphDef, params: Any, x: Array) -> Array:
 
 
 def train_critic(div: Objective, p: GaussianMixture, q: GaussianMixture, cfg: EstimatorConfig,
-                 seed: int) -> TrainedCritic:
-    """Adam on the negated bound, with a cosine-decayed learning rate so the last steps settle."""
+                 seed: int, penalty: str = "none", penalty_weight: float = 0.0) -> TrainedCritic:
+    """Adam on the negated bound, with a cosine-decayed learning rate so the last steps settle;
+    minus `penalty` (gancli.penalties) where the objective needs one (WGAN-GP's gp)."""
     init_key, train_key = jax.random.split(jax.random.key(seed))
     model = MLP(p.dim, 1, cfg.hidden, cfg.depth, cfg.activation, rngs=nnx.Rngs(init_key))
     graph, params = nnx.split(model)
@@ -50,8 +53,11 @@ def train_critic(div: Objective, p: GaussianMixture, q: GaussianMixture, cfg: Es
 
     def loss(params: Any, key: Array) -> Array:
         k_p, k_q, k_penalty = jax.random.split(key, 3)
-        objective, _ = penalised_critic_objective(div, lambda x: _critic(graph, params, x), p.sample(k_p, n),
-                                                  q.sample(k_q, n), k_penalty)
+        critic = lambda x: _critic(graph, params, x)  # noqa: E731
+        real, fake = p.sample(k_p, n), q.sample(k_q, n)
+        objective = critic_objective(div, critic(real), critic(fake))
+        if penalty != "none":  # static: decided when the step is traced
+            objective -= penalty_weight * critic_penalty(penalty, critic, real, fake, k_penalty, div.roth_weight)
         return -objective
 
     def step(carry: tuple[Any, Any], i: Array) -> tuple[tuple[Any, Any], None]:

@@ -17,9 +17,10 @@ import jax.numpy as jnp
 from jax import Array
 
 from gancli.config import DivergenceConfig
-from gancli.critic_losses import OBJECTIVES, Objective, gradient_penalty, objective_from_config
+from gancli.critic_losses import OBJECTIVES, Objective, objective_from_config
 from gancli.divergences import BUILDERS, critic_objective, generator_loss
 from gancli.errors import GancliError
+from gancli.penalties import critic_penalty
 
 ENSEMBLE = "ensemble"
 
@@ -29,6 +30,8 @@ class Head:
     name: str
     objective: Objective
     weight: float
+    penalty: str = "none"  # divergence.penalty, on this head's output (an ensemble's heads each get it)
+    penalty_weight: float = 0.0
 
 
 def heads_from_config(cfg: DivergenceConfig) -> tuple[Head, ...]:
@@ -37,7 +40,7 @@ def heads_from_config(cfg: DivergenceConfig) -> tuple[Head, ...]:
         if cfg.members is not None or cfg.weights is not None or not cfg.shared_critic:
             raise GancliError(f"divergence.members, divergence.weights and divergence.shared_critic belong to "
                               f"divergence=ensemble, not {cfg.name}; drop them or pick divergence=ensemble")
-        return (Head(cfg.name, objective_from_config(cfg), 1.0),)
+        return (Head(cfg.name, objective_from_config(cfg), 1.0, *_penalty_of(cfg)),)
     members = cfg.members or []
     if not members:
         raise GancliError("divergence=ensemble needs members, e.g. divergence.members=[kl,reverse_kl]")
@@ -58,8 +61,12 @@ def heads_from_config(cfg: DivergenceConfig) -> tuple[Head, ...]:
     return tuple(
         Head(m, objective_from_config(replace(cfg, name=m, members=None, weights=None,
                                               **{p: getattr(cfg, p) if p in takes[m] else None
-                                                 for p in ("alpha", "pi")})), float(w))
+                                                 for p in ("alpha", "pi")})), float(w), *_penalty_of(cfg))
         for m, w in zip(members, weights, strict=True))
+
+
+def _penalty_of(cfg: DivergenceConfig) -> tuple[str, float]:
+    return cfg.penalty, cfg.penalty_weight if cfg.penalty != "none" else 0.0
 
 
 def weighted_sum(heads: tuple[Head, ...], values: Array) -> Array:
@@ -74,17 +81,18 @@ def head_estimates(heads: tuple[Head, ...], v_real: Array, v_fake: Array) -> Arr
 
 
 def critic_objective_of_heads(heads: tuple[Head, ...], critic: Callable[[Array], Array], real: Array,
-                              fake: Array, key: Array) -> tuple[Array, Array]:
+                              fake: Array, key: Array) -> tuple[Array, Array, Array]:
     """(what the critic ascends: the weighted sum of each head's penalised objective, the
-    heads' unpenalised estimates, shape (H,)). critic(x) has shape (n, H)."""
+    heads' unpenalised estimates, shape (H,), and the heads' weighted penalty). critic(x) has
+    shape (n, H)."""
     estimates = head_estimates(heads, critic(real), critic(fake))
     penalties = jnp.stack([
-        # gradient_penalty is a static float: each head's penalty is decided once, when the step is traced.
-        head.objective.gradient_penalty
-        * gradient_penalty(lambda x, h=h: critic(x)[:, h], real, fake, jax.random.fold_in(key, h))
-        if head.objective.gradient_penalty else jnp.zeros(())
+        # The penalty's name and weight are static: each head's penalty is decided once, when the step is traced.
+        head.penalty_weight * critic_penalty(head.penalty, lambda x, h=h: critic(x)[:, h], real, fake,
+                                             jax.random.fold_in(key, h), head.objective.roth_weight)
+        if head.penalty != "none" else jnp.zeros(())
         for h, head in enumerate(heads)])
-    return weighted_sum(heads, estimates - penalties), estimates
+    return weighted_sum(heads, estimates - penalties), estimates, weighted_sum(heads, penalties)
 
 
 def generator_loss_of_heads(heads: tuple[Head, ...], v_fake: Array, form: str) -> Array:

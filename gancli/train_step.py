@@ -82,11 +82,18 @@ class GanProblem:
         return self.d_graph is None
 
     @property
+    def penalised(self) -> bool:
+        """Whether the critic ascends a penalised objective (then `penalty` is logged on its own)."""
+        return any(head.penalty != "none" for head in self.heads)
+
+    @property
     def metric_names(self) -> tuple[str, ...]:
         """The per-step metrics of train_step, in metrics.jsonl's order."""
         if self.explicit:
             return ("log_likelihood", "divergence_estimate")
         names = ("d_loss", "g_loss", "divergence_estimate")
+        if self.penalised:
+            names += ("penalty",)
         if len(self.heads) > 1:
             names += tuple(f"divergence_estimate/{head.name}" for head in self.heads)
         return names
@@ -249,16 +256,17 @@ def _scaled(updates: Any, lr_scale: Array | float) -> Any:
 
 
 def _critic_update(problem: GanProblem, d_params: Any, d_opt: Any, g_params: Any, key: Array,
-                   lr_scale: Array | float = 1.0) -> tuple[Any, Any, Array, Array]:
-    """One critic ascent step on fresh samples: (params, optimiser state, objective, estimates)."""
+                   lr_scale: Array | float = 1.0) -> tuple[Any, Any, Array, tuple[Array, Array]]:
+    """One critic ascent step on fresh samples: (params, optimiser state, objective, (estimates, penalty))."""
 
-    def d_objective(d_params: Any) -> tuple[Array, Array]:
+    def d_objective(d_params: Any) -> tuple[Array, tuple[Array, Array]]:
         k_real, k_z = jax.random.split(key)
         k_penalty = jax.random.fold_in(key, 2)  # the gradient penalty's interpolates: a stream of their own
         real = problem.split(pack(problem, problem.data.sample(k_real, problem.batch_size)))
         fake = problem.split(pack(problem, generate(problem, g_params, k_z, problem.batch_size)))
-        return critic_objective_of_heads(problem.heads, lambda x: critic(problem, d_params, x), real, fake,
-                                         k_penalty)
+        objective, estimates, penalty = critic_objective_of_heads(
+            problem.heads, lambda x: critic(problem, d_params, x), real, fake, k_penalty)
+        return objective, (estimates, penalty)
 
     (objective, estimates), grads = jax.value_and_grad(d_objective, has_aux=True)(d_params)
     # The critic ascends: optax descends, so feed it the negated gradient.
@@ -286,7 +294,7 @@ def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array
     """d_steps critic ascent steps on E_P[T] - E_Q[f*(T)], then one G step."""
     step_key = jax.random.fold_in(state["key"], state["step"])
     d_params, d_opt = state["d"], state["d_opt"]
-    objective, estimates = jnp.zeros(()), jnp.zeros((len(problem.heads),))
+    objective, estimates = jnp.zeros(()), (jnp.zeros((len(problem.heads),)), jnp.zeros(()))
     for i in range(problem.d_steps):  # unrolled: d_steps is small and static
         d_params, d_opt, objective, estimates = _critic_update(problem, d_params, d_opt, state["g"],
                                                               jax.random.fold_in(step_key, i), state["lr_scale"])
@@ -299,7 +307,10 @@ def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array
 
     new_state = {"g": g_params, "d": d_params, "g_opt": g_opt, "d_opt": d_opt,
                  "step": state["step"] + 1, "key": state["key"]}
+    estimates, penalty = estimates
     metrics = {"d_loss": -objective, "g_loss": g_loss, "divergence_estimate": weighted_sum(problem.heads, estimates)}
+    if problem.penalised:
+        metrics["penalty"] = penalty
     if len(problem.heads) > 1:
         metrics.update({f"divergence_estimate/{head.name}": estimates[h] for h, head in enumerate(problem.heads)})
     return new_state, metrics

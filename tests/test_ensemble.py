@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -10,10 +11,11 @@ import numpy as np
 import pytest
 
 from gancli.config import DivergenceConfig
-from gancli.critic_losses import get_objective, penalised_critic_objective
-from gancli.divergences import generator_loss
+from gancli.critic_losses import get_objective
+from gancli.divergences import critic_objective, generator_loss
 from gancli.errors import GancliError
 from gancli.heads import critic_objective_of_heads, generator_loss_of_heads, heads_from_config
+from gancli.penalties import interpolate_gradient_penalty
 from gancli.train_step import build, critic, make_train_chunk, pack
 from gancli.trainer import train_and_evaluate
 
@@ -51,7 +53,8 @@ def test_bad_ensembles_are_refused(cfg, fragment):
 
 
 def test_heads_objective_is_the_weighted_sum_of_each_heads_own():
-    heads = heads_from_config(ensemble(["gan", "kl", "wgan_gp"], [0.5, 2.0, 1.0]))
+    heads = heads_from_config(replace(ensemble(["gan", "kl", "wgan_gp"], [0.5, 2.0, 1.0]), penalty="gp",
+                                      penalty_weight=10.0))
     real = jax.random.normal(jax.random.key(0), (64, 2)) + 1.0
     fake = jax.random.normal(jax.random.key(1), (64, 2))
     w = jax.random.normal(jax.random.key(2), (2, 3))
@@ -60,15 +63,18 @@ def test_heads_objective_is_the_weighted_sum_of_each_heads_own():
         return jnp.tanh(x @ w) + 0.1 * (x @ w) ** 2
 
     key = jax.random.key(3)
-    total, estimates = critic_objective_of_heads(heads, critic, real, fake, key)
-    expected_total = 0.0
+    total, estimates, penalty = critic_objective_of_heads(heads, critic, real, fake, key)
+    expected_total = expected_penalty = 0.0
     for h, head in enumerate(heads):
-        own, own_estimate = penalised_critic_objective(head.objective, lambda x, h=h: critic(x)[:, h], real, fake,
-                                                       jax.random.fold_in(key, h))
+        own = lambda x, h=h: critic(x)[:, h]  # noqa: E731
+        own_estimate = critic_objective(head.objective, own(real), own(fake))
+        own_penalty = 10.0 * interpolate_gradient_penalty(own, real, fake, jax.random.fold_in(key, h))
         np.testing.assert_allclose(estimates[h], own_estimate, rtol=1e-5)
-        expected_total += head.weight * own
+        expected_total += head.weight * (own_estimate - own_penalty)
+        expected_penalty += head.weight * own_penalty
     np.testing.assert_allclose(total, expected_total, rtol=1e-5)
-    assert float(estimates[2]) != pytest.approx(float(total))  # the WGAN head's penalty is in the total only
+    np.testing.assert_allclose(penalty, expected_penalty, rtol=1e-5)
+    assert float(penalty) > 0  # every head is penalised, and the estimates are not
 
 
 def test_generator_loss_is_the_weighted_sum_of_the_members():

@@ -40,11 +40,11 @@ def summary(hq, modes=8, **more):
 
 @pytest.fixture
 def sweep(tmp_path):
-    """divergence=kl,gan x seed=0,1,2, Hydra's job numbering; job 5 never finished."""
+    """divergence=pearson,gan x seed=0,1,2, Hydra's job numbering; job 5 never finished."""
     ring = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
-    hq = {("kl", 0): 0.5, ("kl", 1): 0.7, ("kl", 2): 0.9, ("gan", 0): 0.95, ("gan", 1): 0.97}
+    hq = {("pearson", 0): 0.5, ("pearson", 1): 0.7, ("pearson", 2): 0.9, ("gan", 0): 0.95, ("gan", 1): 0.97}
     job = 0
-    for divergence in ("kl", "gan"):
+    for divergence in ("pearson", "gan"):
         for seed in (0, 1, 2):
             done = (divergence, seed) in hq
             make_run(tmp_path / "sweep" / str(job), summary(hq[divergence, seed]) if done else None,
@@ -67,19 +67,19 @@ def test_the_report_groups_seeds_into_mean_and_std(sweep):
     assert written["report"] == str(sweep / "report.md") and written["runs"] == 6 and written["finished"] == 5
     grouped = text.split("## Mean ± std over seeds")[1].split("## Every run")[0]
     assert "| divergence | seeds | high_quality_fraction | modes_captured |" in grouped
-    # kl: 0.5, 0.7, 0.9 -> mean 0.7, sample std 0.2; gan: 0.95, 0.97 (seed 2 unfinished) -> 0.96, 0.014
-    assert "| kl | 3 | 0.7 ± 0.2 | 8 ± 0 |" in grouped
+    # pearson: 0.5, 0.7, 0.9 -> mean 0.7, sample std 0.2; gan: 0.95, 0.97 (seed 2 unfinished) -> 0.96, 0.014
+    assert "| pearson | 3 | 0.7 ± 0.2 | 8 ± 0 |" in grouped
     assert "| gan | 2 | 0.96 ± 0.014 | 8 ± 0 |" in grouped
     every = text.split("## Every run")[1]
     assert "| 5 | gan | 2 | stopped at step 100 | - | - |" in every
-    assert "| 0 | kl | 0 | finished | 0.5 | 8 |" in every
+    assert "| 0 | pearson | 0 | finished | 0.5 | 8 |" in every
 
 
 def test_the_csv_has_a_row_per_run_with_every_metric(sweep):
     write_report(ReportConfig(dirs=[str(sweep)]))
     rows = list(csv.DictReader(io.StringIO((sweep / "report.csv").read_text())))
     assert [r["run"] for r in rows] == ["0", "1", "2", "3", "4", "5"]
-    assert rows[2]["divergence.name"] == "kl" and rows[2]["seed"] == "2"
+    assert rows[2]["divergence.name"] == "pearson" and rows[2]["seed"] == "2"
     assert float(rows[2]["high_quality_fraction"]) == 0.9 and rows[2]["critic_estimate"] == "-1.0"
     assert rows[5]["status"] == "stopped at step 100" and rows[5]["high_quality_fraction"] == ""
 
@@ -87,18 +87,18 @@ def test_the_csv_has_a_row_per_run_with_every_metric(sweep):
 def test_the_figure_has_a_row_per_group_and_a_column_per_seed(sweep):
     write_report(ReportConfig(dirs=[str(sweep)]))
     width, height = Image.open(sweep / "report.png").size
-    assert width > height  # 2 rows (kl, gan) x 3 columns (seeds)
+    assert width > height  # 2 rows (pearson, gan) x 3 columns (seeds)
 
 
 def test_runs_from_several_directories_report_into_the_current_one(tmp_path, monkeypatch):
-    a = make_run(tmp_path / "a", summary(0.5), steps=(10,), divergence="kl")
+    a = make_run(tmp_path / "a", summary(0.5), steps=(10,), divergence="pearson")
     b = make_run(tmp_path / "b", summary(0.6), steps=(10,), divergence="js")
     monkeypatch.chdir(tmp_path)
     written = write_report(ReportConfig(dirs=[str(a), str(b)], out="reports"))
     assert written["report"] == "reports/report.md"
     text = (tmp_path / "reports" / "report.md").read_text()
     assert "Mean ± std" not in text  # the seed does not vary: no grouping
-    assert "| a | kl | finished |" in text and "| b | js | finished |" in text
+    assert "| a | pearson | finished |" in text and "| b | js | finished |" in text
 
 
 def test_the_report_refuses_directories_without_runs(tmp_path):
