@@ -67,7 +67,7 @@ class ModelConfig:
     covariance: Literal["diag", "full"] = "diag"  # gmm only
     width: int = field(default=64, metadata=bounds(1))  # dcgan: channels at the finest resolution, doubled per halving
     batch_norm: bool = True  # dcgan: batch normalisation in the generator
-    spectral_norm: bool = False  # dcgan: spectral normalisation of the critic's layers (Miyato et al. 2018)
+    spectral_norm: bool = False  # spectral normalisation of the critic's layers (Miyato et al. 2018)
 
     def player(self, which: Literal["generator", "discriminator"]) -> tuple[int, int]:
         """(hidden, depth) of one player, with its overrides applied."""

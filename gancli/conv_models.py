@@ -16,6 +16,7 @@ from flax import nnx
 from jax import Array
 
 from gancli.errors import GancliError
+from gancli.spectral_norm import spectrally_normalised
 
 if TYPE_CHECKING:  # gancli.models imports this module lazily: no import cycle at run time
     from gancli.config import ModelConfig
@@ -23,17 +24,6 @@ if TYPE_CHECKING:  # gancli.models imports this module lazily: no import cycle a
 
 KERNEL = (4, 4)  # DCGAN's 4x4 kernels with stride 2: each layer doubles or halves the resolution
 LEAK = 0.2  # the critic's leaky ReLU slope (Radford et al. 2016, section 3)
-# Power-iteration steps of spectral normalisation. Miyato et al. (2018) take one step per update
-# and carry the vector u over to the next; the trainer here is a pure function of the parameters
-# and never writes module state back, so every call starts again from the stored random u and
-# needs many steps instead. Random kernels at initialisation are the hard case (a dense top of
-# the spectrum). Measured there (widths 8 and 64; 28x28x1, 32x32x3 and 64x64x1; 300 start vectors
-# per layer), the estimate falls short of the largest singular value by under 4% for 99% of
-# (layer, start) pairs after 20 steps, 3% after 30 and 2% after 50 (worst cases 12%, 8%, 7%).
-# Trained kernels, with a clearer top direction, converge faster. Each step is two
-# matrix-vector products, little next to the convolutions, but nnx unrolls the loop, so compile
-# time grows with the count (about +2 s from 20 to 50 steps for one jitted train step on CPU).
-POWER_STEPS = 30
 
 
 def halvings(image_shape: tuple[int, int, int]) -> int:
@@ -146,19 +136,6 @@ class Generator(nnx.Module):
         return x.reshape(z.shape[0], -1)
 
 
-def _spectral(layer: nnx.Module, on: bool, rngs: nnx.Rngs) -> nnx.Module:
-    """The layer with its kernel divided by its largest singular value (Miyato et al. 2018); a
-    conv kernel (kh, kw, in, out) is taken as the (kh*kw*in, out) matrix, their approximation.
-
-    update_stats=False: u and sigma are BatchStat leaves of the state that the layer only reads,
-    under stop_gradient, so their gradient is zero and Adam leaves them as they are. The wrapper
-    also overwrites the wrapped kernel with the normalised one on every call: harmless in the
-    trainer, which merges a fresh module for each call and never writes it back (copy=True), but
-    an eager call on a module object changes that object's stored kernel.
-    """
-    return nnx.SpectralNorm(layer, n_steps=POWER_STEPS, update_stats=False, rngs=rngs) if on else layer
-
-
 def packed_images(packed: Array, pack: int, image_shape: tuple[int, int, int]) -> Array:
     """(m, pack*H*W*C) -> (m, H, W, pack*C): the pack's images side by side in channels, so the
     first convolution sees the same pixel of every image of the pack at once."""
@@ -181,9 +158,10 @@ class Critic(nnx.Module):
         self.image_shape, self.pack = tuple(image_shape), pack
         channels = [c * pack] + [width << i for i in range(n)]
         self.convs = nnx.List([
-            _spectral(nnx.Conv(a, b, KERNEL, strides=2, padding="SAME", rngs=rngs), spectral_norm, rngs)
+            spectrally_normalised(nnx.Conv(a, b, KERNEL, strides=2, padding="SAME", rngs=rngs), spectral_norm, rngs)
             for a, b in zip(channels[:-1], channels[1:], strict=True)])
-        self.out = _spectral(nnx.Linear((h >> n) * (w >> n) * channels[-1], heads, rngs=rngs), spectral_norm, rngs)
+        self.out = spectrally_normalised(nnx.Linear((h >> n) * (w >> n) * channels[-1], heads, rngs=rngs),
+                                         spectral_norm, rngs)
 
     def __call__(self, packed: Array) -> Array:
         x = packed_images(packed, self.pack, self.image_shape)

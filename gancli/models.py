@@ -14,6 +14,7 @@ from jax import Array
 from gancli.config import ModelConfig
 from gancli.densities import GaussianMixture
 from gancli.errors import GancliError
+from gancli.spectral_norm import spectrally_normalised
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "relu": jax.nn.relu,
@@ -26,13 +27,15 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 
 
 class MLP(nnx.Module):
-    """`depth` hidden layers of width `hidden`, then a linear output layer."""
+    """`depth` hidden layers of width `hidden`, then a linear output layer; with `spectral_norm`
+    every layer is spectrally normalised (a critic's option: gancli.spectral_norm)."""
 
     def __init__(self, d_in: int, d_out: int, hidden: int, depth: int, activation: str,
-                 *, rngs: nnx.Rngs):
+                 *, rngs: nnx.Rngs, spectral_norm: bool = False):
         widths = [d_in] + [hidden] * depth
-        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths[:-1], widths[1:], strict=True)])
-        self.out = nnx.Linear(widths[-1], d_out, rngs=rngs)
+        self.hidden = nnx.List([spectrally_normalised(nnx.Linear(a, b, rngs=rngs), spectral_norm, rngs)
+                                for a, b in zip(widths[:-1], widths[1:], strict=True)])
+        self.out = spectrally_normalised(nnx.Linear(widths[-1], d_out, rngs=rngs), spectral_norm, rngs)
         self.activation = activation
 
     def __call__(self, x: Array) -> Array:
@@ -45,8 +48,10 @@ class MLP(nnx.Module):
 class SeparateCritics(nnx.Module):
     """One MLP critic per head, outputs side by side: (n, heads)."""
 
-    def __init__(self, d_in: int, heads: int, hidden: int, depth: int, activation: str, *, rngs: nnx.Rngs):
-        self.critics = nnx.List([MLP(d_in, 1, hidden, depth, activation, rngs=rngs) for _ in range(heads)])
+    def __init__(self, d_in: int, heads: int, hidden: int, depth: int, activation: str, *, rngs: nnx.Rngs,
+                 spectral_norm: bool = False):
+        self.critics = nnx.List([MLP(d_in, 1, hidden, depth, activation, rngs=rngs, spectral_norm=spectral_norm)
+                                 for _ in range(heads)])
 
     def __call__(self, x: Array) -> Array:
         return jnp.concatenate([critic(x) for critic in self.critics], axis=1)
@@ -69,8 +74,9 @@ def _critic(cfg: ModelConfig, shapes: Shapes, key: Array) -> nnx.Module:
     hidden, depth = cfg.player("discriminator")
     d_in, rngs = shapes.data_dim * cfg.pack, nnx.Rngs(key)
     if shapes.shared_critic or shapes.heads == 1:
-        return MLP(d_in, shapes.heads, hidden, depth, cfg.activation, rngs=rngs)
-    return SeparateCritics(d_in, shapes.heads, hidden, depth, cfg.activation, rngs=rngs)
+        return MLP(d_in, shapes.heads, hidden, depth, cfg.activation, rngs=rngs, spectral_norm=cfg.spectral_norm)
+    return SeparateCritics(d_in, shapes.heads, hidden, depth, cfg.activation, rngs=rngs,
+                           spectral_norm=cfg.spectral_norm)
 
 
 def mlp(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, nnx.Module]:

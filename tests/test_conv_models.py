@@ -186,7 +186,7 @@ def test_spectral_norm_gives_unit_largest_singular_value(pack, shared):
         sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]).astype(np.float64), compute_uv=False)[0]
         # Power iteration estimates sigma from below (v^T W u <= sigma for unit u, v), so the
         # normalised kernel's is >= 1 up to float32 rounding. Above: 1.03 is the 99th percentile
-        # of 30 steps from random starts at initialisation (gancli.conv_models.POWER_STEPS);
+        # of 30 steps from random starts at initialisation (gancli.spectral_norm.POWER_STEPS);
         # these fixed keys give at most 1.002, while 10 steps would give 1.06 and 5 steps 1.10.
         assert 1 - 1e-5 <= sigma <= 1.03, sigma
 
