@@ -23,7 +23,7 @@ X = jax.random.normal(jax.random.key(1), (256, 4)) * 3.0
 
 def critic_function(spectral_norm, heads=1, shared=True, kernel_scale=1.0):
     """x -> the MLP critic's outputs (n, heads), merged fresh inside every call as the trainer
-    does, with every kernel multiplied by kernel_scale; and the layers it normalised."""
+    does, with every kernel multiplied by kernel_scale; and its (graph, state)."""
     cfg = ModelConfig(name="mlp", hidden=32, depth=3, pack=2, spectral_norm=spectral_norm)
     shapes = Shapes(latent_dim=2, data_dim=2, heads=heads, shared_critic=shared)
     _, d = make_models(cfg, shapes, jax.random.key(0))
