@@ -67,7 +67,7 @@ evidence: $(STAMP) ## retrain the defaults on ring and grid, 5 seeds each (two s
 		'metrics=[modes_captured,high_quality_fraction,mode_kl,precision,recall,steps_per_s]'
 
 # make divergences: every divergence= option with its defaults, seeds 0-2 (the defaults were tuned on
-# seed 10), on the ring and the grid, as two sweeps side by side on the 2 cores; then each on the digits.
+# seeds 10-12), on the ring and the grid, as two sweeps side by side on the 2 cores; then each on the digits.
 DIVERGENCES_A := reverse_kl,neyman,hellinger,tv,ensemble,kl,pearson,gan,js
 DIVERGENCES_B := jeffrey,js_weighted,hinge,least_squares,wgan_gp
 DIVERGENCES_IMAGES := $(DIVERGENCES_A),$(DIVERGENCES_B),alpha

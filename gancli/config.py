@@ -164,8 +164,16 @@ RESUMABLE_KEYS = ("train.steps", "train.log_every", "train.eval_every", "train.c
                   *PROCESS_KEYS)
 
 
+# Before divergence.penalty was a key (gancli 0.1), wgan_gp carried its gradient penalty of weight 10
+# inside the objective: a run saved then ran with it, not with the dataclass default `none`.
+WGAN_GP_BEFORE_PENALTIES = {"penalty": "gp", "penalty_weight": 10.0}
+
+
 def parse_config(raw: dict[str, Any]) -> RunConfig:
     """Build a RunConfig from a plain nested dict, or raise GancliError naming the bad key."""
+    divergence = raw.get("divergence")
+    if isinstance(divergence, dict) and divergence.get("name") == "wgan_gp" and "penalty" not in divergence:
+        raw = {**raw, "divergence": {**divergence, **WGAN_GP_BEFORE_PENALTIES}}
     return parse(RunConfig, raw)
 
 

@@ -128,7 +128,7 @@ def check_penalty(objective: Objective, cfg: DivergenceConfig) -> None:
     if objective.required_penalty and cfg.penalty != objective.required_penalty:
         raise GancliError(f"divergence {objective.name} keeps its critic 1-Lipschitz with divergence.penalty="
                           f"{objective.required_penalty}, and divergence.penalty={cfg.penalty} would "
-                          f"{'drop that constraint' if cfg.penalty == 'none' else 'add a second gradient penalty'}; "
+                          f"{'drop' if cfg.penalty == 'none' else 'replace it, dropping'} that constraint; "
                           f"keep divergence.penalty={objective.required_penalty}")
     if cfg.penalty == "roth" and objective.roth_weight is None:
         raise GancliError(f"divergence.penalty=roth is Roth et al.'s regulariser for f-divergences, and "

@@ -269,7 +269,7 @@ def alpha_divergence(alpha: float = 2.0) -> Divergence:
         fake_score=lambda v: (jnp.exp(power * base(v)) - 1.0) / a,
         f_prime_at_1=0.0,
         # f''(u) / u = u^(a-3), the alpha - 1 divergence's (alpha - 1 = 1 is KL, 0 is reverse KL).
-        nonsaturating_descends=f"D_alpha(P||Q) at alpha - 1 = {a - 1.0:g}",
+        nonsaturating_descends=f"D_{a - 1.0:g}(P||Q), the alpha-divergence at alpha - 1",
         roth_weight=roth_weight,
         params={"alpha": a},
     )

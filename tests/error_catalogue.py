@@ -63,7 +63,7 @@ CASES = [
     case("alpha-divergence at alpha = 1 (undefined there: the limit is KL)",
          "train divergence=alpha divergence.alpha=1"),
     case("a parameter the divergence does not take", "train divergence=kl +divergence.alpha=0.5"),
-    case("a second gradient penalty on WGAN-GP", "train divergence=wgan_gp divergence.penalty=r1"),
+    case("WGAN-GP with another penalty in place of gp", "train divergence=wgan_gp divergence.penalty=r1"),
     case("Roth et al.'s penalty on a loss that is no f-divergence",
          "train divergence=hinge divergence.penalty=roth divergence.penalty_weight=1"),
     case("a penalty without a weight", "train divergence=kl divergence.penalty=r1"),

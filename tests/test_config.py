@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gancli.cli.overrides import check_overrides, group_options
-from gancli.config import RunConfig, parse_config
+from gancli.config import RunConfig, parse_config, saved_settings
 from gancli.errors import GancliError
 
 from .conftest import compose_config, compose_raw
@@ -94,3 +94,15 @@ def test_override_check_follows_the_options_a_preset_swaps_in():
     with pytest.raises(GancliError, match="unknown config key 'data.radius'"):
         check_overrides("train", ["experiment=mode_seeking", "data.radius=2"])  # bimodal has no radius
     check_overrides("train", ["experiment=mode_seeking", "data=ring", "data.radius=2"])  # the command line wins
+
+
+def test_a_wgan_gp_run_saved_before_penalties_were_a_key_reads_as_the_gp_it_ran_with():
+    """gancli 0.1 kept wgan_gp's gradient penalty (weight 10) inside the objective: its saved
+    config has no divergence.penalty, and must not read as penalty=none (which wgan_gp refuses)."""
+    raw = compose_raw("divergence=wgan_gp")
+    old = {**raw, "divergence": {k: v for k, v in raw["divergence"].items() if not k.startswith("penalty")}}
+    cfg = parse_config(old)
+    assert (cfg.divergence.penalty, cfg.divergence.penalty_weight) == ("gp", 10.0)
+    assert saved_settings(old) == saved_settings(raw)  # a resume sees no changed setting
+    kl = {**raw, "divergence": {"name": "kl", "generator_loss": "nonsaturating"}}
+    assert parse_config(kl).divergence.penalty == "none"  # the others ran with no penalty

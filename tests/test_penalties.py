@@ -90,7 +90,7 @@ def test_roth_penalty_against_finite_differences_and_the_conjugate(name):
 
 
 @pytest.mark.parametrize(("cfg", "fragment"), [
-    (DivergenceConfig(name="wgan_gp", penalty="r1", penalty_weight=1.0), "add a second gradient penalty"),
+    (DivergenceConfig(name="wgan_gp", penalty="r1", penalty_weight=1.0), "replace it, dropping that constraint"),
     (DivergenceConfig(name="wgan_gp"), "drop that constraint"),
     (DivergenceConfig(name="hinge", penalty="roth", penalty_weight=1.0), "use divergence.penalty=r1, r2 or r1r2"),
     (DivergenceConfig(name="tv", penalty="roth", penalty_weight=1.0), "has a flat f"),
