@@ -141,26 +141,28 @@ def test_every_divergence_trains_200_steps_with_its_defaults_and_stays_finite(di
 
 # The ring row of `make divergences` as a guard in make test-slow: every divergence with its defaults
 # (20,000 steps), one seed, thresholds relaxed from 94% to 90% (README: Every divergence with its
-# defaults). One joblib sweep runs them two at a time on the 2 cores (about 8 minutes); only the
-# evaluations are thinned, which changes no training step.
+# defaults). One joblib sweep runs them two at a time on the 2 cores (about 6 minutes); only the
+# evaluations are thinned, which changes no training step. A job that fails fails its own test only.
 @pytest.fixture(scope="module")
 def ring_sweep(env, tmp_path_factory):
     sweep = tmp_path_factory.mktemp("every-divergence") / "sweep"
     result = gancli(env, "train", "-m", "hydra/launcher=joblib", f"divergence={','.join(TRAINED)}", "seed=0",
                     "train.eval_every=10000", "train.progress=false", "train.plots=false",
                     f"hydra.sweep.dir={sweep}", timeout=1500)
-    assert result.returncode == 0, result.stderr
     jobs = {}
-    for job in sweep.iterdir():
-        if (job / "summary.json").is_file():
+    for job in sweep.iterdir() if sweep.is_dir() else ():
+        if (job / ".hydra" / "config.yaml").is_file():
             name = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["divergence"]["name"]
-            jobs[name] = json.loads((job / "summary.json").read_text())
-    return jobs
+            outcome = next((job / f for f in ("summary.json", "failure.json") if (job / f).is_file()), None)
+            jobs[name] = json.loads(outcome.read_text()) if outcome else {}
+    return jobs, result.stderr
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("divergence", TRAINED)
 def test_every_divergence_learns_the_ring_with_its_defaults(ring_sweep, divergence):
-    summary = ring_sweep[divergence]
-    assert summary["step"] == 20000, summary
+    jobs, stderr = ring_sweep
+    assert divergence in jobs, stderr
+    summary = jobs[divergence]
+    assert summary.get("step") == 20000, summary
     assert summary["modes_captured"] == 8 and summary["high_quality_fraction"] >= 0.90, summary
