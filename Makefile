@@ -56,7 +56,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP) ## gancli against a PyTorch eager reference, side by side; writes BENCHMARKS.md (~10 min)
 	$(BIN)/python tools/bench.py
 
-evidence: $(STAMP) ## retrain the defaults on ring and grid, 5 seeds each (two sweeps side by side, ~10 min), report them
+evidence: $(STAMP) ## retrain the defaults on ring and grid, 5 seeds each (two sweeps side by side, ~13 min), report them
 	rm -rf outputs/evidence && mkdir -p outputs/evidence
 	$(BIN)/gancli train -m seed=0,1,2,3,4 train.progress=false hydra.sweep.dir=outputs/evidence/ring \
 		> outputs/evidence/ring.log 2>&1 & ring=$$!; \
@@ -73,7 +73,7 @@ DIVERGENCES_B := jeffrey,js_weighted,hinge,least_squares,wgan_gp
 DIVERGENCES_IMAGES := $(DIVERGENCES_A),$(DIVERGENCES_B),alpha
 SEEDS3 := train.num_seeds=3 seed=0 train.progress=false
 
-divergences: $(STAMP) ## every divergence with its defaults: ring and grid x 3 seeds, then the digits (~70 min), and the report
+divergences: $(STAMP) ## every divergence with its defaults: ring and grid x 3 seeds, then the digits (~100 min, see README), and the report
 	rm -rf outputs/divergences && mkdir -p outputs/divergences
 	$(BIN)/gancli train -m divergence=$(DIVERGENCES_A) data=ring,grid $(SEEDS3) \
 		hydra.sweep.dir=outputs/divergences/a > outputs/divergences/a.log 2>&1 & a=$$!; \

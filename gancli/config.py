@@ -68,6 +68,9 @@ class ModelConfig:
     width: int = field(default=64, metadata=bounds(1))  # dcgan: channels at the finest resolution, doubled per halving
     batch_norm: bool = True  # dcgan: batch normalisation in the generator
     spectral_norm: bool = False  # spectral normalisation of the critic's layers (Miyato et al. 2018)
+    # mlp: G's outputs and D's inputs in units of the data's extent (gancli.models.MLP); False
+    # here, not in conf/model/mlp.yaml, because runs saved before this key trained without it.
+    rescale: bool = False
 
     def player(self, which: Literal["generator", "discriminator"]) -> tuple[int, int]:
         """(hidden, depth) of one player, with its overrides applied."""

@@ -34,6 +34,11 @@ class GaussianMixture:
     def dim(self) -> int:
         return int(self.means.shape[1])
 
+    @property
+    def extent(self) -> float:
+        """The largest |coordinate| of a component's mean: the ring's radius 1, the grid's 4."""
+        return float(np.abs(self.means).max())
+
     def sample(self, key: Array, n: int) -> Array:
         """n samples, drawn on device from `key` alone (no host state)."""
         k_mode, k_noise = jax.random.split(key)

@@ -47,8 +47,13 @@ class EstimateConfig:
     seed: int = field(default=0, metadata=bounds(0, 2**31 - 1))
 
 
+# What a divergence file may set besides divergence.* for training a GAN (wgan_gp: train.d_steps);
+# estimate trains a critic of its own, with estimate.*.
+GAN_TRAINING_KEYS = ("train", "optim", "model")
+
+
 def parse_estimate_config(raw: dict[str, Any]) -> EstimateConfig:
-    cfg = parse(EstimateConfig, raw)
+    cfg = parse(EstimateConfig, {k: v for k, v in raw.items() if k not in GAN_TRAINING_KEYS})
     p, q = to_mixture(cfg.p, "p"), to_mixture(cfg.q, "q")
     if p.dim != q.dim:
         raise GancliError(f"p has {p.dim} dimensions and q has {q.dim}; give both the same number of axes")

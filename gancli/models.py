@@ -28,30 +28,43 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 
 class MLP(nnx.Module):
     """`depth` hidden layers of width `hidden`, then a linear output layer; with `spectral_norm`
-    every layer is spectrally normalised (a critic's option: gancli.spectral_norm)."""
+    every layer is spectrally normalised (a critic's option: gancli.spectral_norm).
+
+    `input_scale` divides the input and `output_scale` multiplies the output: constants, not
+    weights. With model.rescale a generator's outputs and a critic's inputs are in units of the
+    data's extent, as images are in [-1, 1]: at its default initialisation the generator's
+    output is of order 1 whatever the data's scale, so the 25-Gaussian grid (extent 4) trains
+    as fast as the ring (extent 1). Both functions are still of x itself, so penalties on
+    grad_x and every divergence mean what they did.
+    """
 
     def __init__(self, d_in: int, d_out: int, hidden: int, depth: int, activation: str,
-                 *, rngs: nnx.Rngs, spectral_norm: bool = False):
+                 *, rngs: nnx.Rngs, spectral_norm: bool = False, input_scale: float = 1.0,
+                 output_scale: float = 1.0):
         widths = [d_in] + [hidden] * depth
         self.hidden = nnx.List([spectrally_normalised(nnx.Linear(a, b, rngs=rngs), spectral_norm, rngs)
                                 for a, b in zip(widths[:-1], widths[1:], strict=True)])
         self.out = spectrally_normalised(nnx.Linear(widths[-1], d_out, rngs=rngs), spectral_norm, rngs)
         self.activation = activation
+        self.input_scale, self.output_scale = input_scale, output_scale
 
     def __call__(self, x: Array) -> Array:
         act = ACTIVATIONS[self.activation]
+        if self.input_scale != 1.0:
+            x = x / self.input_scale
         for layer in self.hidden:
             x = act(layer(x))
-        return self.out(x)
+        out = self.out(x)
+        return out if self.output_scale == 1.0 else out * self.output_scale
 
 
 class SeparateCritics(nnx.Module):
     """One MLP critic per head, outputs side by side: (n, heads)."""
 
     def __init__(self, d_in: int, heads: int, hidden: int, depth: int, activation: str, *, rngs: nnx.Rngs,
-                 spectral_norm: bool = False):
-        self.critics = nnx.List([MLP(d_in, 1, hidden, depth, activation, rngs=rngs, spectral_norm=spectral_norm)
-                                 for _ in range(heads)])
+                 spectral_norm: bool = False, input_scale: float = 1.0):
+        self.critics = nnx.List([MLP(d_in, 1, hidden, depth, activation, rngs=rngs, spectral_norm=spectral_norm,
+                                     input_scale=input_scale) for _ in range(heads)])
 
     def __call__(self, x: Array) -> Array:
         return jnp.concatenate([critic(x) for critic in self.critics], axis=1)
@@ -69,20 +82,26 @@ class Shapes:
     image_shape: tuple[int, int, int] | None = None  # (height, width, channels) of images, which travel flat
 
 
+def _data_scale(cfg: ModelConfig, shapes: Shapes) -> float:
+    """The data's extent under model.rescale (see MLP), else 1."""
+    return shapes.data.extent if cfg.rescale and shapes.data is not None else 1.0
+
+
 def _critic(cfg: ModelConfig, shapes: Shapes, key: Array) -> nnx.Module:
     """The discriminator: it sees `pack` samples concatenated (PacGAN, Lin et al. 2018)."""
     hidden, depth = cfg.player("discriminator")
     d_in, rngs = shapes.data_dim * cfg.pack, nnx.Rngs(key)
+    common = dict(rngs=rngs, spectral_norm=cfg.spectral_norm, input_scale=_data_scale(cfg, shapes))
     if shapes.shared_critic or shapes.heads == 1:
-        return MLP(d_in, shapes.heads, hidden, depth, cfg.activation, rngs=rngs, spectral_norm=cfg.spectral_norm)
-    return SeparateCritics(d_in, shapes.heads, hidden, depth, cfg.activation, rngs=rngs,
-                           spectral_norm=cfg.spectral_norm)
+        return MLP(d_in, shapes.heads, hidden, depth, cfg.activation, **common)
+    return SeparateCritics(d_in, shapes.heads, hidden, depth, cfg.activation, **common)
 
 
 def mlp(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, nnx.Module]:
     k_g, k_d = jax.random.split(key)
     g_hidden, g_depth = cfg.player("generator")
-    generator = MLP(shapes.latent_dim, shapes.data_dim, g_hidden, g_depth, cfg.activation, rngs=nnx.Rngs(k_g))
+    generator = MLP(shapes.latent_dim, shapes.data_dim, g_hidden, g_depth, cfg.activation, rngs=nnx.Rngs(k_g),
+                    output_scale=_data_scale(cfg, shapes))
     return generator, _critic(cfg, shapes, k_d)
 
 

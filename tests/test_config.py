@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
 from gancli.cli.overrides import check_overrides, group_options
 from gancli.config import RunConfig, parse_config, saved_settings
 from gancli.errors import GancliError
+from gancli.estimate_config import parse_estimate_config
 
 from .conftest import compose_config, compose_raw
 
@@ -106,3 +109,25 @@ def test_a_wgan_gp_run_saved_before_penalties_were_a_key_reads_as_the_gp_it_ran_
     assert saved_settings(old) == saved_settings(raw)  # a resume sees no changed setting
     kl = {**raw, "divergence": {"name": "kl", "generator_loss": "nonsaturating"}}
     assert parse_config(kl).divergence.penalty == "none"  # the others ran with no penalty
+
+
+def test_a_divergence_file_may_set_how_its_gan_trains_and_the_command_line_still_wins():
+    """conf/divergence/ comes after train.* and optim.* in the defaults: wgan_gp's own 5 critic steps."""
+    assert compose_config("divergence=wgan_gp").train.d_steps == 5
+    assert compose_config("divergence=wgan_gp", "train.d_steps=2").train.d_steps == 2
+    assert compose_config().train.d_steps == 1  # gan sets nothing of the kind
+    assert compose_config("divergence=wgan_gp", "experiment=smoke").divergence.penalty == "gp"
+
+
+def test_estimate_reads_a_divergence_file_that_sets_training_keys():
+    """gancli estimate trains a critic of its own: wgan_gp's train.d_steps is no key of its config."""
+    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
+        raw = OmegaConf.to_container(compose(config_name="estimate", overrides=["divergence=wgan_gp"]))
+    assert raw["train"]["d_steps"] == 5
+    assert parse_estimate_config(raw).divergence.penalty_weight == 10.0
+
+
+def test_the_grid_trains_30000_steps_unless_told_otherwise():
+    assert compose_config("data=grid").train.steps == 30000
+    assert compose_config("data=grid", "train.steps=500").train.steps == 500
+    assert compose_config().train.steps == 20000
