@@ -33,9 +33,9 @@ class MLP(nnx.Module):
     `input_scale` divides the input and `output_scale` multiplies the output: constants, not
     weights. With model.rescale a generator's outputs and a critic's inputs are in units of the
     data's extent, as images are in [-1, 1]: at its default initialisation the generator's
-    output is of order 1 whatever the data's scale, so the 25-Gaussian grid (extent 4) trains
-    as fast as the ring (extent 1). Both functions are still of x itself, so penalties on
-    grad_x and every divergence mean what they did.
+    output is of order 1, so on the 25-Gaussian grid (extent 4) the generator no longer has to
+    grow its weights four-fold before it reaches the outer modes. Both functions are still of x
+    itself, so penalties on grad_x and every divergence mean what they did.
     """
 
     def __init__(self, d_in: int, d_out: int, hidden: int, depth: int, activation: str,
