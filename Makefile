@@ -73,7 +73,7 @@ DIVERGENCES_B := jeffrey,js_weighted,hinge,least_squares,wgan_gp
 DIVERGENCES_IMAGES := $(DIVERGENCES_A),$(DIVERGENCES_B),alpha
 SEEDS3 := train.num_seeds=3 seed=0 train.progress=false
 
-divergences: $(STAMP) ## every divergence with its defaults: ring and grid x 3 seeds, then the digits (~100 min, see README), and the report
+divergences: $(STAMP) ## every divergence with its defaults: ring and grid x 3 seeds, then the digits (~2 h, see README), and the report
 	rm -rf outputs/divergences && mkdir -p outputs/divergences
 	$(BIN)/gancli train -m divergence=$(DIVERGENCES_A) data=ring,grid $(SEEDS3) \
 		hydra.sweep.dir=outputs/divergences/a > outputs/divergences/a.log 2>&1 & a=$$!; \
