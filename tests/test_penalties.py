@@ -141,7 +141,8 @@ def test_every_divergence_trains_200_steps_with_its_defaults_and_stays_finite(di
 
 # The ring row of `make divergences` as a guard in make test-slow: every divergence with its defaults
 # (20,000 steps), one seed, thresholds relaxed from 94% to 90% (README: Every divergence with its
-# defaults). One joblib sweep runs them two at a time on the 2 cores (about 6 minutes); only the
+# defaults). One joblib sweep runs them two at a time on the 2 cores (11 minutes since wgan_gp takes 5
+# critic steps a generator step); only the
 # evaluations are thinned, which changes no training step. A job that fails fails its own test only.
 @pytest.fixture(scope="module")
 def ring_sweep(env, tmp_path_factory):
