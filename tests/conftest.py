@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from gancli.config import RunConfig, parse_config
+from gancli.config.train import RunConfig, parse_config
 
 SMOKE = ["experiment=smoke", "train.progress=false", "train.plots=false"]  # tests of pictures turn them on
 PLOTS = "train.plots=true"

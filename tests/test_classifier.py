@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gancli import classifier as clf
-from gancli.classifier import ImageClassifier, cache_path, held_out_split, load, load_or_train
+from gancli.evaluation import classifier as clf
+from gancli.evaluation.classifier import ImageClassifier, cache_path, held_out_split, load, load_or_train
 
 
 @dataclass(frozen=True)
 class FakeImages:
-    """The duck type of gancli.image_data.ImageData, built in the test."""
+    """The duck type of gancli.data.images.ImageData, built in the test."""
 
     name: str
     pixels: np.ndarray  # (N, H, W, C0) in [-1, 1]
@@ -160,7 +160,7 @@ def test_a_damaged_or_stale_cache_is_trained_again(trained, tmp_path, monkeypatc
     DAMAGE[damage](tmp_path / path.name)
     calls = []
     monkeypatch.setattr(clf, "train", _stub_training(classifier, calls))
-    with caplog.at_level(logging.INFO, logger="gancli.classifier"):
+    with caplog.at_level(logging.INFO, logger="gancli.evaluation.classifier"):
         load_or_train(data, tmp_path)
     assert calls == ["squares"]
     assert "retraining the evaluation classifier" in caplog.text

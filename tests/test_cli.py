@@ -11,9 +11,9 @@ from pathlib import Path
 import jax
 import pytest
 
-from gancli.checkpoints import Checkpointer
-from gancli.critic_losses import NOT_ONE_OBJECTIVE, OBJECTIVES
-from gancli.train_step import build
+from gancli.objectives.critic_losses import NOT_ONE_OBJECTIVE, OBJECTIVES
+from gancli.run_dir.checkpoints import Checkpointer
+from gancli.training.step import build
 
 from .conftest import GANCLI, PLOTS, SMOKE, assert_one_line_error, compose_config, gancli
 from .test_pictures import events, scalar_steps, visible

@@ -7,9 +7,9 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from gancli.cli.overrides import check_overrides, group_options
-from gancli.config import RunConfig, parse_config, saved_settings
+from gancli.config.estimate import parse_estimate_config
+from gancli.config.train import RunConfig, parse_config, saved_settings
 from gancli.errors import GancliError
-from gancli.estimate_config import parse_estimate_config
 
 from .conftest import compose_config, compose_raw
 

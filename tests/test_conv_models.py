@@ -1,4 +1,4 @@
-"""The DCGAN players of gancli.conv_models: shapes, packing, the shape errors, batch norm,
+"""The DCGAN players of gancli.players.dcgan: shapes, packing, the shape errors, batch norm,
 spectral norm, and gradients through the trainer's merge-inside-grad pattern."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import optax
 import pytest
 from flax import nnx
 
-from gancli.config import ModelConfig
-from gancli.conv_models import BatchNorm, packed_images
+from gancli.config.train import ModelConfig
 from gancli.errors import GancliError
-from gancli.models import Shapes, make_models
+from gancli.players.dcgan import BatchNorm, packed_images
+from gancli.players.models import Shapes, make_models
 
 LATENT = 16
 IMAGES = [(8, 8, 1), (28, 28, 1), (28, 28, 3), (32, 32, 3), (64, 64, 1)]
@@ -22,7 +22,7 @@ HEADS = [(1, True), (3, True), (3, False)]  # (heads, shared_critic)
 
 def players(image_shape, *, width=8, pack=1, heads=1, shared=True, spectral_norm=False, batch_norm=True, seed=0,
             abstract=False):
-    """(G, D) through gancli.models.make_models; abstract: shapes only (nnx.eval_shape), which
+    """(G, D) through gancli.players.models.make_models; abstract: shapes only (nnx.eval_shape), which
     keeps the tests that need no values free of eager initialisation, the slow part on CPU."""
     h, w, c = image_shape
     cfg = ModelConfig(name="dcgan", width=width, pack=pack, spectral_norm=spectral_norm, batch_norm=batch_norm)
@@ -186,7 +186,7 @@ def test_spectral_norm_gives_unit_largest_singular_value(pack, shared):
         sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]).astype(np.float64), compute_uv=False)[0]
         # Power iteration estimates sigma from below (v^T W u <= sigma for unit u, v), so the
         # normalised kernel's is >= 1 up to float32 rounding. Above: 1.03 is the 99th percentile
-        # of 30 steps from random starts at initialisation (gancli.spectral_norm.POWER_STEPS);
+        # of 30 steps from random starts at initialisation (gancli.players.spectral_norm.POWER_STEPS);
         # these fixed keys give at most 1.002, while 10 steps would give 1.06 and 5 steps 1.10.
         assert 1 - 1e-5 <= sigma <= 1.03, sigma
 
@@ -210,7 +210,7 @@ def test_spectral_norm_makes_the_critic_blind_to_kernel_scale():
 @pytest.mark.parametrize("spectral_norm,batch_norm,shared",
                          [(False, True, False), pytest.param(True, False, True, marks=pytest.mark.slow)])
 def test_gradients_and_adam_through_merge_inside_grad(spectral_norm, batch_norm, shared):
-    """The trainer's pattern (gancli.train_step._merge): jit(grad(loss of merge(graph, state,
+    """The trainer's pattern (gancli.training.step._merge): jit(grad(loss of merge(graph, state,
     copy=True))) over the whole state; Adam updates every leaf, so the non-Param leaves
     (spectral norm's u and sigma) must get zero gradient and stay as they are."""
     g, d = players(REAL, pack=2, heads=3, shared=shared, spectral_norm=spectral_norm, batch_norm=batch_norm)
@@ -257,7 +257,7 @@ def test_players_trace_under_eval_shape():
                                                 pytest.param(14, 14, 3, 1, marks=pytest.mark.slow)])
 def test_upconv_is_the_transposed_convolution(h, w, c_in, c_out):
     """UpConv computes nnx.ConvTranspose(kernel 4, stride 2, 'SAME') of the same kernel, by a faster route."""
-    from gancli.conv_models import UpConv
+    from gancli.players.dcgan import UpConv
 
     up = UpConv(c_in, c_out, use_bias=True, rngs=nnx.Rngs(0))
     up.bias[...] = jax.random.normal(jax.random.key(3), (c_out,))

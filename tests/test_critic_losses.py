@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from gancli.cli.overrides import group_options
-from gancli.critic_losses import CRITIC_LOSSES, NOT_ONE_OBJECTIVE, OBJECTIVES, get_objective
-from gancli.densities import GaussianMixture
-from gancli.divergences import generator_loss
+from gancli.config.estimate import EstimatorConfig
+from gancli.data.densities import GaussianMixture
 from gancli.errors import GancliError
-from gancli.estimate_config import EstimatorConfig
-from gancli.estimation import train_critic, variational_estimate
-from gancli.exact import exact_value
+from gancli.evaluation.exact import exact_value
+from gancli.objectives.critic_losses import CRITIC_LOSSES, NOT_ONE_OBJECTIVE, OBJECTIVES, get_objective
+from gancli.objectives.f_divergences import generator_loss
+from gancli.training.divergence_meter import train_critic, variational_estimate
 
 POINTWISE = sorted(name for name, loss in CRITIC_LOSSES.items() if loss.pointwise_optimum is not None)
 

@@ -7,9 +7,9 @@ import itertools
 import jax
 import numpy as np
 
-from gancli.config import DataConfig, PriorConfig
-from gancli.data import make_dataset
-from gancli.priors import make_prior
+from gancli.config.train import DataConfig, PriorConfig
+from gancli.data.toy import make_dataset
+from gancli.players.priors import make_prior
 
 
 def test_ring_has_8_modes_on_the_unit_circle():

@@ -11,9 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from gancli.devices import chosen_devices
 from gancli.errors import GancliError
-from gancli.trainer import train_and_evaluate
+from gancli.runner.devices import chosen_devices
+from gancli.runner.trainer import train_and_evaluate
 
 from .conftest import SMOKE, assert_one_line_error, gancli
 from .test_seeds import assert_records_close, records
@@ -24,8 +24,8 @@ ON_FOUR_DEVICES = textwrap.dedent("""
     from pathlib import Path
     import jax, numpy as np
     from tests.conftest import compose_config
-    from gancli.train_step import make_train_chunk
-    from gancli.trainer import Shared, train_and_evaluate
+    from gancli.training.step import make_train_chunk
+    from gancli.runner.trainer import Shared, train_and_evaluate
 
     cfg = compose_config(*json.loads(sys.argv[1]))
     shared = Shared.of(cfg)

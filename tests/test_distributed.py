@@ -9,11 +9,11 @@ import subprocess
 
 import pytest
 
-from gancli.cli.resume_app import train_arguments
-from gancli.config import DistributedConfig
-from gancli.distributed import initialize
+from gancli.cli.apps.resume import train_arguments
+from gancli.config.train import DistributedConfig
 from gancli.errors import GancliError
-from gancli.trainer import train_and_evaluate
+from gancli.runner.distributed import initialize
+from gancli.runner.trainer import train_and_evaluate
 
 from .conftest import GANCLI, SMOKE, gancli
 from .test_seeds import assert_records_close, records

@@ -1,4 +1,4 @@
-"""Check gancli.divergences against values computed independently of its formulas.
+"""Check gancli.objectives.f_divergences against values computed independently of its formulas.
 
 Every expected value here comes from THEORY.md section 4 re-typed in numpy (the generator f,
 its derivative, the activation g_f and its inverse), from numerical suprema and integrals,
@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gancli.divergences import DIVERGENCES, critic_objective, generator_loss, get_divergence
 from gancli.errors import GancliError
+from gancli.objectives.f_divergences import DIVERGENCES, critic_objective, generator_loss, get_divergence
 
 LOG2 = math.log(2.0)
 NAMES = sorted(DIVERGENCES)

@@ -10,14 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gancli.config import DivergenceConfig
-from gancli.critic_losses import get_objective
-from gancli.divergences import critic_objective, generator_loss
+from gancli.config.train import DivergenceConfig
 from gancli.errors import GancliError
-from gancli.heads import critic_objective_of_heads, generator_loss_of_heads, heads_from_config
-from gancli.penalties import interpolate_gradient_penalty
-from gancli.train_step import build, critic, make_train_chunk, pack
-from gancli.trainer import train_and_evaluate
+from gancli.objectives.critic_losses import get_objective
+from gancli.objectives.f_divergences import critic_objective, generator_loss
+from gancli.objectives.heads import critic_objective_of_heads, generator_loss_of_heads, heads_from_config
+from gancli.objectives.penalties import interpolate_gradient_penalty
+from gancli.runner.trainer import train_and_evaluate
+from gancli.training.step import build, critic, make_train_chunk, pack
 
 
 def ensemble(members, weights=None, **kw):

@@ -10,12 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from gancli.densities import GaussianMixture
-from gancli.divergences import DIVERGENCES, get_divergence
+from gancli.config.estimate import DistributionConfig, EstimatorConfig, parse_estimate_config, to_mixture
+from gancli.data.densities import GaussianMixture
 from gancli.errors import GancliError
-from gancli.estimate_config import DistributionConfig, EstimatorConfig, parse_estimate_config, to_mixture
-from gancli.estimation import train_critic, variational_estimate
-from gancli.exact import (
+from gancli.evaluation.exact import (
     CLOSED_FORMS,
     _f_integrand,
     _integrate,
@@ -24,6 +22,8 @@ from gancli.exact import (
     estimator_variance_warning,
     exact_value,
 )
+from gancli.objectives.f_divergences import DIVERGENCES, get_divergence
+from gancli.training.divergence_meter import train_critic, variational_estimate
 
 from .conftest import assert_one_line_error, gancli
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gancli.densities import GaussianMixture
-from gancli.evaluation import (
+from gancli.data.densities import GaussianMixture
+from gancli.evaluation.sample_metrics import (
     SAMPLE_METRICS,
     density_coverage,
     evaluate_samples,
@@ -14,7 +14,7 @@ from gancli.evaluation import (
     mode_histogram_kl,
     precision_recall,
 )
-from gancli.run_files import MetricsLog
+from gancli.run_dir.files import MetricsLog
 
 CENTRES = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
 

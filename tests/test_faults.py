@@ -17,13 +17,13 @@ import time
 import jax
 import pytest
 
-from gancli.checkpoints import DAMAGED_SUFFIX, Checkpointer, state_shapes
 from gancli.errors import GancliError, StorageError, TrainingError
-from gancli.run_files import FAILURE_FILE, ROLLBACKS_FILE, MetricsLog
-from gancli.run_lock import LOCK_FILE, RunLock
-from gancli.train_step import build
-from gancli.trained_run import load_run
-from gancli.trainer import train_and_evaluate
+from gancli.run_dir.checkpoints import DAMAGED_SUFFIX, Checkpointer, state_shapes
+from gancli.run_dir.files import FAILURE_FILE, ROLLBACKS_FILE, MetricsLog
+from gancli.run_dir.lock import LOCK_FILE, RunLock
+from gancli.run_dir.reader import load_run
+from gancli.runner.trainer import train_and_evaluate
+from gancli.training.step import build
 
 from .conftest import GANCLI, SMOKE, assert_one_line_error, compose_config, gancli
 from .test_train import assert_states_equal, saved_state
@@ -158,7 +158,7 @@ def test_a_second_writer_is_refused_and_changes_nothing(finished, tmp_path):
 
 
 def test_a_killed_process_leaves_no_lock_behind(tmp_path):
-    script = (f"import time\nfrom gancli.run_lock import RunLock\nwith RunLock({str(tmp_path)!r}) as lock:\n"
+    script = (f"import time\nfrom gancli.run_dir.lock import RunLock\nwith RunLock({str(tmp_path)!r}) as lock:\n"
               "    lock.sign()\n    print('locked', flush=True)\n    time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"

@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gancli.critic_losses import CRITIC_LOSSES
-from gancli.divergences import generator_loss, get_divergence
+from gancli.objectives.critic_losses import CRITIC_LOSSES
+from gancli.objectives.f_divergences import generator_loss, get_divergence
 
 MU, SIGMA = 0.3, 1.1  # Q's start: every divergence below is finite here (Neyman's alpha = -2 needs sigma^2 < 1.5)
 X = np.linspace(-9.0, 9.0, 24001)
@@ -148,7 +148,7 @@ def test_least_squares_generator_descends_its_f_divergence():
 
 def test_the_registry_names_what_each_form_descends():
     """Every objective states both rows of the table, and the f-divergences' minimax row is D_f."""
-    from gancli.critic_losses import OBJECTIVES, get_objective
+    from gancli.objectives.critic_losses import OBJECTIVES, get_objective
 
     for name in OBJECTIVES:
         objective = get_objective(name)

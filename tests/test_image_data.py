@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gancli.config import DataConfig
+from gancli.config.train import DataConfig
+from gancli.data.images import IMAGE_DATASETS, ImageData, make_image_data
 from gancli.errors import GancliError
-from gancli.image_data import IMAGE_DATASETS, ImageData, make_image_data
 
 
 def load(name: str = "images", **fields) -> ImageData:

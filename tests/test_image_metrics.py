@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gancli.classifier import Predictions
-from gancli.evaluation import density_coverage, precision_recall
-from gancli.image_metrics import (
+from gancli.evaluation.classifier import Predictions
+from gancli.evaluation.image_metrics import (
     HIGH_QUALITY_CONFIDENCE,
     IMAGE_METRICS,
     evaluate_images,
@@ -17,6 +16,7 @@ from gancli.image_metrics import (
     mode_counts,
     pixel_metrics,
 )
+from gancli.evaluation.sample_metrics import density_coverage, precision_recall
 
 
 def _features(n=400, d=5, seed=0):
@@ -137,7 +137,7 @@ def test_pixel_metrics_compare_raw_pixels():
 def test_frechet_distance_with_more_features_than_samples_matches_the_covariance_form():
     """Pixels of large images have more features than samples: the sample-space form gives the
     covariance form's value without a d x d matrix."""
-    from gancli.image_metrics import gaussian_frechet_distance
+    from gancli.evaluation.image_metrics import gaussian_frechet_distance
 
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(30, 80)), rng.normal(0.3, 1.5, size=(25, 80))

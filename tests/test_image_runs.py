@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 
 from gancli.cli.overrides import check_overrides
+from gancli.commands.evaluate import eval_run, parse_eval_config
+from gancli.commands.sample import parse_sample_config, sample_run
 from gancli.errors import GancliError
-from gancli.eval_run import eval_run, parse_eval_config
-from gancli.evaluation import FEATURE_METRICS, SAMPLE_METRICS
-from gancli.sample_run import parse_sample_config, sample_run
-from gancli.train_step import build
-from gancli.trainer import train_and_evaluate
+from gancli.evaluation.sample_metrics import FEATURE_METRICS, SAMPLE_METRICS
+from gancli.runner.trainer import train_and_evaluate
+from gancli.training.step import build
 
 from .conftest import PLOTS, gancli
 
@@ -163,7 +163,7 @@ def test_the_host_loop_chunk_matches_the_compiled_loop(smoke_config):
     compiled loop): same steps, same skipping past `stop`, same metrics layout as lax.scan's."""
     import jax
 
-    from gancli.train_step import make_train_chunk
+    from gancli.training.step import make_train_chunk
 
     problem, init = build(smoke_config("data=digits", *TINY_DCGAN))
     assert problem.host_loop == (jax.default_backend() == "cpu")

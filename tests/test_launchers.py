@@ -17,9 +17,9 @@ import yaml
 from hydra import compose, initialize_config_module
 
 from gancli.cli import main as cli_main
+from gancli.cli.hparams_search import value_for_sweeper
 from gancli.cli.overrides import check_overrides
 from gancli.cli.parallel_jobs import limit_threads_of_parallel_jobs
-from gancli.cli.search import value_for_sweeper
 from gancli.cli.task import FAILED_JOBS_ENV, failed_jobs, record_failed_job
 from gancli.errors import GancliError
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from gancli.densities import GaussianMixture
+from gancli.data.densities import GaussianMixture
 from gancli.errors import GancliError
-from gancli.models import GaussianMixtureModel, kmeans_pp_seeds
-from gancli.train_step import build, generate, make_train_chunk
-from gancli.trainer import train_and_evaluate
+from gancli.players.models import GaussianMixtureModel, kmeans_pp_seeds
+from gancli.runner.trainer import train_and_evaluate
+from gancli.training.step import build, generate, make_train_chunk
 
 from .conftest import PLOTS
 

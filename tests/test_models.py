@@ -7,9 +7,9 @@ from dataclasses import replace
 import jax
 import numpy as np
 
-from gancli.config import parse_config, saved_settings
-from gancli.data import make_dataset
-from gancli.models import Shapes, make_models
+from gancli.config.train import parse_config, saved_settings
+from gancli.data.toy import make_dataset
+from gancli.players.models import Shapes, make_models
 
 from .conftest import compose_config, compose_raw
 

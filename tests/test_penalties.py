@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from gancli.cli.overrides import group_options
-from gancli.config import DivergenceConfig
-from gancli.critic_losses import objective_from_config
-from gancli.divergences import DIVERGENCES
+from gancli.config.train import DivergenceConfig
 from gancli.errors import GancliError
-from gancli.penalties import critic_penalty
-from gancli.train_step import build, make_train_chunk
+from gancli.objectives.critic_losses import objective_from_config
+from gancli.objectives.f_divergences import DIVERGENCES
+from gancli.objectives.penalties import critic_penalty
+from gancli.training.step import build, make_train_chunk
 
 from .conftest import compose_config, gancli
 
@@ -111,8 +111,8 @@ def test_estimate_trains_the_bare_bound(tmp_path):
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from gancli.estimate import estimate_divergence
-    from gancli.estimate_config import parse_estimate_config
+    from gancli.commands.estimate import estimate_divergence
+    from gancli.config.estimate import parse_estimate_config
 
     def estimate(*overrides):
         with initialize_config_module(config_module="gancli.conf", version_base="1.3"):

@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 from tensorboardX.proto import event_pb2
 
-from gancli.config import to_dict
+from gancli.config.train import to_dict
 from gancli.errors import StorageError
-from gancli.picture_thread import PictureThread
-from gancli.plots import plot_curves, plot_limits, plot_samples, principal_plane, write_gif
-from gancli.run_evaluation import FRAME_SAMPLES
-from gancli.train_step import build, critic, critic_surface, pack, surface_label
-from gancli.trainer import train_and_evaluate
+from gancli.evaluation.train_state_eval import FRAME_SAMPLES
+from gancli.pictures.drawing_thread import PictureThread
+from gancli.pictures.plots import plot_curves, plot_limits, plot_samples, principal_plane, write_gif
+from gancli.runner.trainer import train_and_evaluate
+from gancli.training.step import build, critic, critic_surface, pack, surface_label
 
 from .conftest import PLOTS
 
@@ -183,9 +183,9 @@ def test_plots_can_be_turned_off(smoke_config, tmp_path):
 KILL_AFTER_FIRST_CHECKPOINT = """
 import os, sys
 from pathlib import Path
-from gancli.checkpoints import Checkpointer
-from gancli.config import parse_config
-from gancli.trainer import train_and_evaluate
+from gancli.run_dir.checkpoints import Checkpointer
+from gancli.config.train import parse_config
+from gancli.runner.trainer import train_and_evaluate
 import json
 
 save = Checkpointer.save
@@ -260,7 +260,7 @@ def test_a_full_disk_while_drawing_stops_training_with_one_clear_error(smoke_con
     def full(*_):
         raise OSError(28, "No space left on device", str(tmp_path / "plots" / "curves.png"))
 
-    monkeypatch.setattr("gancli.run_pictures.RunPictures.render", full)
+    monkeypatch.setattr("gancli.pictures.run_pictures.RunPictures.render", full)
     with pytest.raises(StorageError, match="could not read or write .*curves.png .No space left on device"):
         train_and_evaluate(smoke_config(PLOTS), tmp_path)
     assert (tmp_path / "checkpoints").is_dir()  # what was saved before stays
@@ -269,10 +269,10 @@ def test_a_full_disk_while_drawing_stops_training_with_one_clear_error(smoke_con
 KILL_AFTER_CHECKPOINT_30 = """
 import json, os, sys, time
 from pathlib import Path
-from gancli.checkpoints import Checkpointer
-from gancli.config import parse_config
-from gancli.run_pictures import RunPictures
-from gancli.trainer import train_and_evaluate
+from gancli.run_dir.checkpoints import Checkpointer
+from gancli.config.train import parse_config
+from gancli.pictures.run_pictures import RunPictures
+from gancli.runner.trainer import train_and_evaluate
 
 render = RunPictures.render
 def slow_render(self, *args, **kwargs):

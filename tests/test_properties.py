@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gancli.critic_losses import CRITIC_LOSSES, get_objective
-from gancli.densities import GaussianMixture
-from gancli.divergences import DIVERGENCES
-from gancli.exact import exact_value
+from gancli.data.densities import GaussianMixture
+from gancli.evaluation.exact import exact_value
+from gancli.objectives.critic_losses import CRITIC_LOSSES, get_objective
+from gancli.objectives.f_divergences import DIVERGENCES
 
 P = GaussianMixture(np.array([1.0]), np.array([[0.0]]), np.array([[1.0]]))
 Q = GaussianMixture(np.array([1.0]), np.array([[0.7]]), np.array([[1.3]]))

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from gancli.errors import GancliError
-from gancli.train_step import (
+from gancli.training.step import (
     _critic_update,
     _generator_objective,
     build,

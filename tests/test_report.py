@@ -11,8 +11,8 @@ import pytest
 import yaml
 from PIL import Image
 
+from gancli.commands.report import ReportConfig, differing_keys, final_samples, find_runs, write_report
 from gancli.errors import GancliError
-from gancli.report import ReportConfig, differing_keys, final_samples, find_runs, write_report
 
 from .conftest import compose_raw
 

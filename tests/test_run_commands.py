@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gancli.commands.evaluate import MAX_SAMPLES, EvalConfig, eval_run, format_table, parse_eval_config
+from gancli.commands.sample import SampleConfig, sample_run
 from gancli.errors import GancliError
-from gancli.eval_run import MAX_SAMPLES, EvalConfig, eval_run, format_table, parse_eval_config
-from gancli.run_evaluation import SAMPLE_BATCH, Evaluator, evaluation_keys
-from gancli.run_files import MetricsLog
-from gancli.sample_run import SampleConfig, sample_run
-from gancli.trained_run import load_run
-from gancli.trainer import train_and_evaluate
+from gancli.evaluation.train_state_eval import SAMPLE_BATCH, Evaluator, evaluation_keys
+from gancli.run_dir.files import MetricsLog
+from gancli.run_dir.reader import load_run
+from gancli.runner.trainer import train_and_evaluate
 
 from .conftest import PLOTS, SMOKE, assert_one_line_error, compose_config, gancli
 

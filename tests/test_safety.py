@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gancli.data.sample_file import load_samples
 from gancli.errors import GancliError
-from gancli.sample_file import load_samples
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gancli"
 FORBIDDEN = {

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from gancli.errors import GancliError, TrainingError
-from gancli.run_files import FAILURE_FILE
-from gancli.seed_group import combined_summary
-from gancli.trainer import train_and_evaluate
+from gancli.run_dir.files import FAILURE_FILE
+from gancli.runner.seeds import combined_summary
+from gancli.runner.trainer import train_and_evaluate
 
 from .conftest import SMOKE, assert_one_line_error, gancli
 from .test_train import assert_states_equal, saved_state
@@ -72,9 +72,9 @@ def test_seeds_at_different_steps_resume_each_from_its_own(smoke_config, tmp_pat
 def test_a_seed_whose_loss_turns_non_finite_stops_alone(smoke_config, tmp_path, monkeypatch):
     """Seed 1's losses made NaN from step 21 on: it stops with failure.json and the error names
     it, while seeds 0 and 2 finish."""
-    import gancli.train_loop
+    import gancli.runner.loop
 
-    real_chunk = gancli.train_loop.make_train_chunk
+    real_chunk = gancli.runner.loop.make_train_chunk
 
     def poisoned(problem, length, replicas=False):
         chunk = real_chunk(problem, length, replicas)
@@ -88,7 +88,7 @@ def test_a_seed_whose_loss_turns_non_finite_stops_alone(smoke_config, tmp_path, 
 
         return run
 
-    monkeypatch.setattr(gancli.train_loop, "make_train_chunk", poisoned)
+    monkeypatch.setattr(gancli.runner.loop, "make_train_chunk", poisoned)
     with pytest.raises(TrainingError, match=r"1 of 3 seeds stopped, the others finished: seed 1 \(.*seed_1\): "
                                             r"non-finite loss in steps 21-30 \(first at step 21\)"):
         train_and_evaluate(smoke_config("train.num_seeds=3"), tmp_path)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from gancli.config import ModelConfig
-from gancli.models import Shapes, make_models
-from gancli.penalties import input_gradients
-from gancli.train_step import build, make_train_chunk
+from gancli.config.train import ModelConfig
+from gancli.objectives.penalties import input_gradients
+from gancli.players.models import Shapes, make_models
+from gancli.training.step import build, make_train_chunk
 
 from .conftest import compose_config
 

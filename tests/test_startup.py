@@ -10,16 +10,16 @@ import json
 import subprocess
 import sys
 
-from gancli.config import to_dict
+from gancli.config.train import to_dict
 
 FIRST_STEPS = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from gancli.config import parse_config
-from gancli.tensorboard_log import TensorBoardLog
-from gancli.trainer import Trainer
-from gancli.train_step import make_train_chunk
+from gancli.config.train import parse_config
+from gancli.run_dir.tensorboard import TensorBoardLog
+from gancli.runner.trainer import Trainer
+from gancli.training.step import make_train_chunk
 
 trainer = Trainer(parse_config(json.loads(sys.argv[1])), Path(sys.argv[2]))
 state, _ = trainer._restore_or_init()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gancli.errors import GancliError
-from gancli.trainer import train_and_evaluate
+from gancli.runner.trainer import train_and_evaluate
 
 from .conftest import compose_config
 from .test_train import saved_state

@@ -8,17 +8,17 @@ import jax
 import numpy as np
 import pytest
 
-from gancli.checkpoints import Checkpointer
 from gancli.cli.overrides import group_options
-from gancli.config import IMAGE_DATA, TOY_DATA
-from gancli.critic_losses import get_objective
-from gancli.divergences import critic_objective
+from gancli.config.train import IMAGE_DATA, TOY_DATA
 from gancli.errors import GancliError
-from gancli.evaluation import SAMPLE_METRICS
-from gancli.heads import heads_from_config
-from gancli.run_files import FAILURE_FILE, MetricsLog, read_failure
-from gancli.train_step import MLE, build, critic, critic_evaluation, make_train_chunk, pack
-from gancli.trainer import train_and_evaluate
+from gancli.evaluation.sample_metrics import SAMPLE_METRICS
+from gancli.objectives.critic_losses import get_objective
+from gancli.objectives.f_divergences import critic_objective
+from gancli.objectives.heads import heads_from_config
+from gancli.run_dir.checkpoints import Checkpointer
+from gancli.run_dir.files import FAILURE_FILE, MetricsLog, read_failure
+from gancli.runner.trainer import train_and_evaluate
+from gancli.training.step import MLE, build, critic, critic_evaluation, make_train_chunk, pack
 
 from .conftest import PLOTS
 

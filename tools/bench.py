@@ -98,7 +98,7 @@ def compose(*overrides: str) -> Any:
     from hydra import initialize_config_module
     from omegaconf import OmegaConf
 
-    from gancli.config import parse_config
+    from gancli.config.train import parse_config
 
     with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
         raw = OmegaConf.to_container(hydra_compose(config_name="train", overrides=list(overrides)), resolve=True)
@@ -108,8 +108,8 @@ def compose(*overrides: str) -> Any:
 def modes_captured(samples: Any, cfg: Any) -> str:
     import jax
 
-    from gancli.data import make_dataset
-    from gancli.evaluation import evaluate_samples
+    from gancli.data.toy import make_dataset
+    from gancli.evaluation.sample_metrics import evaluate_samples
 
     data = make_dataset(cfg.data)
     real = np.asarray(data.sample(jax.random.key(1), len(samples)))
@@ -136,8 +136,8 @@ def steady_state(batch: int, steps_per_rep: int, reps: int, device: str = "cpu")
     import torch
     from torch_reference import ReferenceGAN
 
-    from gancli.run_evaluation import Evaluator, evaluation_keys
-    from gancli.train_step import build, make_train_chunk, train_step
+    from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
+    from gancli.training.step import build, make_train_chunk, train_step
 
     cfg = compose("model.pack=1", f"train.batch_size={batch}")  # the plain GAN: the reference packs nothing
     problem, init = build(cfg)
@@ -186,7 +186,7 @@ def probe_devices(batch: int, steps: int) -> float:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from gancli.train_step import build, make_train_chunk
+    from gancli.training.step import build, make_train_chunk
 
     problem, init = build(compose("model.pack=1", f"train.batch_size={batch}"))
     state = jax.jit(init)()
@@ -322,13 +322,13 @@ def overheads(work: Path, reps: int = 7) -> dict[str, list[float]]:
     (metrics.jsonl and TensorBoard), per evaluation and per redraw of the pictures."""
     import jax
 
-    from gancli.checkpoints import Checkpointer, state_shapes
-    from gancli.config import to_dict
-    from gancli.run_evaluation import Evaluator, evaluation_keys
-    from gancli.run_files import MetricsLog
-    from gancli.run_pictures import RunPictures
-    from gancli.tensorboard_log import TensorBoardLog
-    from gancli.train_step import build
+    from gancli.config.train import to_dict
+    from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
+    from gancli.pictures.run_pictures import RunPictures
+    from gancli.run_dir.checkpoints import Checkpointer, state_shapes
+    from gancli.run_dir.files import MetricsLog
+    from gancli.run_dir.tensorboard import TensorBoardLog
+    from gancli.training.step import build
 
     cfg = compose()
     problem, init = build(cfg)
@@ -385,7 +385,7 @@ def dcgan_rates(reps: int) -> dict[str, list[float]]:
 
     import jax
 
-    from gancli.train_step import build, make_train_chunk
+    from gancli.training.step import build, make_train_chunk
 
     ways = {"host loop, width 64": (64, True, 40), "host loop, width 32": (32, True, 100),
             "lax.scan, width 32": (32, False, 10)}

@@ -46,9 +46,9 @@ import numpy as np
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from gancli.checkpoints import Checkpointer
-from gancli.config import parse_config
-from gancli.train_step import build
+from gancli.config.train import parse_config
+from gancli.run_dir.checkpoints import Checkpointer
+from gancli.training.step import build
 
 GANCLI = str(Path(sys.executable).parent / "gancli")
 CKPT_EVERY = 25  # frequent checkpoints: many writes to land kills in, and little progress lost per kill

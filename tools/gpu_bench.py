@@ -59,7 +59,7 @@ def seeds_throughput(num_seeds: int, steps: int, reps: int) -> dict[str, Any]:
     import jax
     import numpy as np
 
-    from gancli.train_step import build, make_train_chunk
+    from gancli.training.step import build, make_train_chunk
 
     cfg = bench.compose()
     problem, _ = build(cfg)

@@ -10,11 +10,11 @@ import tempfile
 from collections.abc import Callable
 
 from gancli.cli.errors import fail
+from gancli.cli.hparams_search import quiet_plugin_deprecations
 from gancli.cli.overrides import check_overrides
 from gancli.cli.parallel_jobs import launcher_of, limit_threads_of_parallel_jobs
 from gancli.cli.positional import PATH_ARGUMENTS, with_path_overrides
 from gancli.cli.run_record import kept_on_failure, run_dir_of
-from gancli.cli.search import quiet_plugin_deprecations
 from gancli.cli.task import FAILED_JOBS_ENV, failed_jobs
 from gancli.errors import GancliError
 
@@ -45,7 +45,7 @@ Tab completion in bash: eval "$(gancli train -sc install=bash)"
 
 def _hydra_app(command: str) -> Callable[[], object]:
     """The command's @hydra.main function, imported only when it runs (Hydra is slow to import)."""
-    module = importlib.import_module(f"gancli.cli.{command}_app")
+    module = importlib.import_module(f"gancli.cli.apps.{command}")
     return module.app
 
 
@@ -133,8 +133,8 @@ def _dispatch(args: list[str]) -> int:
     if command in HYDRA_APPS:
         return _run_hydra_app(command, rest)
     if command == "resume":
-        from gancli.cli.resume_app import HELP as RESUME_HELP
-        from gancli.cli.resume_app import train_arguments
+        from gancli.cli.apps.resume import HELP as RESUME_HELP
+        from gancli.cli.apps.resume import train_arguments
 
         if not rest or rest[0] in ("-h", "--help"):
             print(RESUME_HELP)

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from gancli.cli.search import missing_sweeper
+from gancli.cli.hparams_search import missing_sweeper
 from gancli.errors import GancliError
 
 # Flags after which the command line is not a list of overrides to check.

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gancli.cli.errors import USAGE_ERROR
-from gancli.run_files import write_atomically
+from gancli.run_dir.files import write_atomically
 
 RUN_DIR_OVERRIDE = "hydra.run.dir="
 

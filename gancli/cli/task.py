@@ -3,7 +3,7 @@ dir, and turn a GancliError into one line and exit status 2.
 
 In a sweep (-m) a job whose run fails (a non-finite loss, a refused resume) does not stop the
 jobs after it: it is reported on one line, the job returns NaN to the sweeper (to one that
-optimises, the worst value: see gancli.cli.search), and the command exits with status 1 once the
+optimises, the worst value: see gancli.cli.hparams_search), and the command exits with status 1 once the
 sweep is done (see `failed_jobs`). A bad config stops the sweep at
 once, with status 2: it is the same mistake in every job.
 
@@ -30,13 +30,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gancli.cli.errors import USAGE_ERROR, fail
+from gancli.cli.hparams_search import value_for_sweeper
 from gancli.cli.jax_setup import configure_jax, quiet_library_logs
 from gancli.cli.parallel_jobs import PARALLEL_LAUNCHERS, PREALLOCATE, cores_of_this_job
 from gancli.cli.run_record import discard_unused_run_dir
-from gancli.cli.search import value_for_sweeper
 from gancli.errors import GancliError, StorageError
-from gancli.run_files import FAILURE_FILE, MetricsLog, write_failure
-from gancli.run_lock import RunLock
+from gancli.run_dir.files import FAILURE_FILE, MetricsLog, write_failure
+from gancli.run_dir.lock import RunLock
 
 C = TypeVar("C")
 

@@ -1,0 +1,33 @@
+"""`gancli sample <run_dir>`: the Hydra app over conf/sample.yaml; prints one JSON line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from gancli.cli.task import run_task
+
+
+def _parse(raw: dict[str, Any]) -> Any:
+    from gancli.commands.sample import parse_sample_config  # imports JAX: keep --help fast
+
+    return parse_sample_config(raw)
+
+
+def _sample(cfg: Any, output_dir: Path) -> None:
+    from gancli.commands.sample import sample_run
+
+    # By default the samples go beside the run; each job of a sweep (-m) into its own job directory.
+    default_dir = output_dir if HydraConfig.get().mode == RunMode.MULTIRUN else None
+    print(json.dumps(sample_run(cfg, default_dir)), flush=True)
+
+
+@hydra.main(config_path="pkg://gancli.conf", config_name="sample", version_base="1.3")
+def app(cfg: DictConfig) -> None:
+    run_task("gancli sample", cfg, _parse, _sample)
