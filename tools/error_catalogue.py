@@ -1,5 +1,5 @@
-"""Rewrite docs/errors.md: run every bad input of tests/error_catalogue.py and record what
-gancli says. `make errors` runs it; tests/test_error_catalogue.py checks the page stays true."""
+"""Rewrite docs/errors.md: run every bad input of tests/end_to_end/error_catalogue.py and record what
+gancli says. `make errors` runs it; tests/end_to_end/test_error_catalogue.py checks the page stays true."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.error_catalogue import CASES, DOC, prepare, render, run_all  # noqa: E402
+from tests.end_to_end.error_catalogue import CASES, DOC, prepare, render, run_all  # noqa: E402
 
 
 def main() -> int:

@@ -37,7 +37,7 @@ class CriticLossLike(Protocol):
     estimates: str
     required_penalty: str | None  # a penalty the objective is not defined without (WGAN-GP's gp), or None
     zero_sum: bool  # whether the minimax generator loss (G minimises the critic's objective) means anything
-    # What G descends at the optimal critic with each form (the README's table, tests/test_generator_forms.py).
+    # What G descends at the optimal critic with each form (the README's table, tests/objectives/test_generator_forms.py).
     minimax_descends: str
     nonsaturating_descends: str
     roth_weight: Elementwise | None  # w(v) of the Roth et al. penalty (gancli.objectives.penalties), or None
