@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 
+from gancli import __version__
 from gancli.cli.errors import fail
 from gancli.cli.hparams_search import quiet_plugin_deprecations
 from gancli.cli.overrides import check_overrides
@@ -39,7 +40,7 @@ commands:
 
 Each command is a Hydra app: `gancli train --help` lists its config groups, `--cfg job` prints
 the composed config, `-m` runs a sweep (e.g. gancli train -m divergence=kl,js,gan seed=0,1).
-Tab completion in bash: eval "$(gancli train -sc install=bash)"
+Tab completion in bash: eval "$(gancli train -sc install=bash)"; gancli --version prints the version.
 """
 
 
@@ -121,6 +122,9 @@ def _dispatch(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         width = max(map(len, COMMANDS))
         print(HELP.format(commands="\n".join(f"  {c:<{width}}  {d}" for c, d in COMMANDS.items())))
+        return 0
+    if args[0] in ("-V", "--version"):
+        print(f"gancli {__version__}")
         return 0
     if args[0] in ("-sc", "--shell-completion") and len(args) > 1 and args[1].startswith("query="):
         return _complete(args)

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from gancli.cli.hparams_search import missing_sweeper
-from gancli.errors import GancliError
+from gancli.errors import GancliError, unknown
 
 # Flags after which the command line is not a list of overrides to check.
 SKIP_CHECK_FLAGS = {"-sc", "--shell-completion", "-h", "--help", "-hh", "--hydra-help", "--info", "-i"}
@@ -87,7 +87,7 @@ def check_overrides(config_name: str, args: list[str]) -> None:
             options = group_options(key)
             for option in _values(value):
                 if option not in options:
-                    raise GancliError(f"unknown {key} {option!r}; choose one of: {', '.join(options)}")
+                    raise unknown(key, option, options)
             chosen[key] = _values(value)
     cli_groups = {arg.split("=", 1)[0] for arg in plain}
     presets = [(g, o) for g, options in list(chosen.items()) for o in options if _is_preset(g, o)]

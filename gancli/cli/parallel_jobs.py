@@ -23,7 +23,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,7 +59,7 @@ def jobs_at_once(n_jobs: int | str | None, cores: int) -> int:
     return max(1, min(n, cores))
 
 
-def limit_threads_of_parallel_jobs(args: list[str], environ: os._Environ[str] | dict[str, str] = os.environ) -> None:
+def limit_threads_of_parallel_jobs(args: list[str], environ: MutableMapping[str, str] = os.environ) -> None:
     """Set the BLAS thread counts if `args` pick a launcher that runs jobs side by side."""
     if launcher_of(args) not in PARALLEL_LAUNCHERS:
         return

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from gancli.config.train import DataConfig
-from gancli.errors import GancliError
+from gancli.errors import GancliError, lookup
 from gancli.evaluation.sample_metrics import MIN_SAMPLES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -200,11 +200,7 @@ def make_image_data(cfg: DataConfig) -> ImageData:
     if cfg.path is not None and cfg.name != "images":
         raise GancliError(f"data.path is read only by data=images, not data={cfg.name}: drop data.path or set "
                           f"data=images")
-    try:
-        build = IMAGE_DATASETS[cfg.name]
-    except KeyError:
-        raise GancliError(f"unknown image data {cfg.name!r}; choose one of: {', '.join(IMAGE_DATASETS)}") from None
-    return build(cfg)
+    return lookup(IMAGE_DATASETS, cfg.name, "image data")(cfg)
 
 
 def _finish(name: str, x: np.ndarray, labels: np.ndarray | None, cfg: DataConfig, source: str, stack: int = 1,

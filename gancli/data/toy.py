@@ -9,7 +9,7 @@ import numpy as np
 
 from gancli.config.train import IMAGE_DATA, DataConfig
 from gancli.data.densities import GaussianMixture
-from gancli.errors import GancliError
+from gancli.errors import lookup
 
 if TYPE_CHECKING:
     from gancli.data.images import ImageData
@@ -42,8 +42,4 @@ def make_dataset(cfg: DataConfig) -> GaussianMixture | ImageData:
         from gancli.data.images import make_image_data  # Pillow and the files: only image runs need them
 
         return make_image_data(cfg)
-    try:
-        build = DATASETS[cfg.name]
-    except KeyError:
-        raise GancliError(f"unknown data {cfg.name!r}; choose one of: {', '.join(DATASETS)}") from None
-    return build(cfg)
+    return lookup(DATASETS, cfg.name, "data")(cfg)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from gancli.config.train import DivergenceConfig
-from gancli.errors import GancliError
+from gancli.errors import GancliError, unknown
 from gancli.objectives.f_divergences import (
     BUILDERS,
     CriticLossLike,
@@ -110,7 +110,7 @@ def get_objective(name: str, **params: float) -> Objective:
             raise GancliError(f"divergence {name!r} takes no parameter(s) {', '.join(sorted(params))}")
         return CRITIC_LOSSES[name]
     if name not in BUILDERS:
-        raise GancliError(f"unknown divergence {name!r}; choose one of: {', '.join(OBJECTIVES)}")
+        raise unknown("divergence", name, OBJECTIVES)
     return get_divergence(name, **params)
 
 

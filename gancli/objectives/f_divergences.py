@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.nn import softplus
 
-from gancli.errors import GancliError
+from gancli.errors import GancliError, lookup
 
 LOG2 = math.log(2.0)
 Elementwise = Callable[[Array], Array]
@@ -37,7 +37,7 @@ class CriticLossLike(Protocol):
     estimates: str
     required_penalty: str | None  # a penalty the objective is not defined without (WGAN-GP's gp), or None
     zero_sum: bool  # whether the minimax generator loss (G minimises the critic's objective) means anything
-    # What G descends at the optimal critic with each form (the README's table, tests/objectives/test_generator_forms.py).
+    # What G descends at the optimal critic with each form (README; tests/objectives/test_generator_forms.py).
     minimax_descends: str
     nonsaturating_descends: str
     roth_weight: Elementwise | None  # w(v) of the Roth et al. penalty (gancli.objectives.penalties), or None
@@ -374,10 +374,7 @@ BUILDERS: dict[str, Callable[..., Divergence]] = {
 
 def get_divergence(name: str, **params: float) -> Divergence:
     """The divergence `name` with its parameters; GancliError naming the valid choices otherwise."""
-    try:
-        build = BUILDERS[name]
-    except KeyError:
-        raise GancliError(f"unknown divergence {name!r}; choose one of: {', '.join(BUILDERS)}") from None
+    build = lookup(BUILDERS, name, "divergence")
     try:
         return build(**params)
     except TypeError:

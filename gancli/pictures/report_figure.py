@@ -10,7 +10,6 @@ from typing import Any
 import jax
 import numpy as np
 
-from gancli.commands.report import RunRecord, column_name, final_samples
 from gancli.config.schema import parse
 from gancli.config.train import DataConfig
 from gancli.data.toy import make_dataset
@@ -18,6 +17,7 @@ from gancli.errors import GancliError
 from gancli.evaluation.sample_metrics import headline
 from gancli.pictures.image_grid import tile
 from gancli.pictures.plots import draw_samples, plt, save_figure
+from gancli.run_dir.records import RunRecord, column_name, final_samples
 
 REAL_SAMPLES = 1000  # data points drawn under each panel
 PANEL_IMAGES = 16  # images of a run's final grid shown in its panel

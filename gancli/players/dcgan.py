@@ -16,11 +16,11 @@ from flax import nnx
 from jax import Array
 
 from gancli.errors import GancliError
+from gancli.players.shapes import Shapes
 from gancli.players.spectral_norm import spectrally_normalised
 
-if TYPE_CHECKING:  # gancli.players.models imports this module lazily: no import cycle at run time
+if TYPE_CHECKING:
     from gancli.config.train import ModelConfig
-    from gancli.players.models import Shapes
 
 KERNEL = (4, 4)  # DCGAN's 4x4 kernels with stride 2: each layer doubles or halves the resolution
 LEAK = 0.2  # the critic's leaky ReLU slope (Radford et al. 2016, section 3)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -12,8 +11,8 @@ from flax import nnx
 from jax import Array
 
 from gancli.config.train import ModelConfig
-from gancli.data.densities import GaussianMixture
-from gancli.errors import GancliError
+from gancli.errors import GancliError, lookup
+from gancli.players.shapes import Shapes
 from gancli.players.spectral_norm import spectrally_normalised
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -68,18 +67,6 @@ class SeparateCritics(nnx.Module):
 
     def __call__(self, x: Array) -> Array:
         return jnp.concatenate([critic(x) for critic in self.critics], axis=1)
-
-
-@dataclass(frozen=True)
-class Shapes:
-    """What the models' sizes depend on beyond the model config."""
-
-    latent_dim: int
-    data_dim: int
-    heads: int = 1  # critic outputs: one per divergence of an ensemble
-    shared_critic: bool = True  # the heads share one critic body, or each has its own critic
-    data: GaussianMixture | None = None  # the data, whose samples seed an explicit density
-    image_shape: tuple[int, int, int] | None = None  # (height, width, channels) of images, which travel flat
 
 
 def _data_scale(cfg: ModelConfig, shapes: Shapes) -> float:
@@ -206,8 +193,4 @@ CONV_MODELS = ("dcgan",)  # convolutional: see GanProblem.host_loop
 def make_models(cfg: ModelConfig, shapes: Shapes, key: Array) -> tuple[nnx.Module, nnx.Module | None]:
     """(generator, discriminator): G maps R^latent_dim -> R^data_dim, D maps `pack` samples to one
     score per head; an explicit model has no discriminator (None)."""
-    try:
-        build = MODELS[cfg.name]
-    except KeyError:
-        raise GancliError(f"unknown model {cfg.name!r}; choose one of: {', '.join(MODELS)}") from None
-    return build(cfg, shapes, key)
+    return lookup(MODELS, cfg.name, "model")(cfg, shapes, key)

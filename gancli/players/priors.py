@@ -8,7 +8,7 @@ import jax
 from jax import Array
 
 from gancli.config.train import PriorConfig
-from gancli.errors import GancliError
+from gancli.errors import lookup
 
 Sampler = Callable[[Array, int], Array]
 
@@ -27,7 +27,4 @@ PRIORS: dict[str, Callable[[int], Sampler]] = {"gaussian": gaussian, "uniform": 
 
 
 def make_prior(cfg: PriorConfig) -> Sampler:
-    try:
-        return PRIORS[cfg.name](cfg.dim)
-    except KeyError:
-        raise GancliError(f"unknown prior {cfg.name!r}; choose one of: {', '.join(PRIORS)}") from None
+    return lookup(PRIORS, cfg.name, "prior")(cfg.dim)

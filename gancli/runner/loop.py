@@ -16,24 +16,59 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import jax
 import numpy as np
 from jax import Array
 from tqdm import tqdm
 
+from gancli.config.train import RunConfig
 from gancli.errors import GancliError, StorageError, TrainingError
-from gancli.pictures.drawing_thread import drawing_executor
+from gancli.pictures.drawing_thread import PictureThread, drawing_executor
+from gancli.run_dir.checkpoints import Checkpointer
 from gancli.run_dir.lock import RunLock
 from gancli.runner import distributed
-from gancli.training.step import State, make_train_chunk, stack_states
-
-if TYPE_CHECKING:
-    from gancli.runner.trainer import Trainer
+from gancli.training.step import GanProblem, State, make_train_chunk, stack_states
 
 log = logging.getLogger(__name__)
+
+
+class Run(Protocol):
+    """What the loop needs of one run (gancli.runner.trainer.Trainer is one): where it is, and the
+    hooks it calls around the chunks. The loop owns the order; the run owns its files."""
+
+    cfg: RunConfig
+    run_dir: Path
+    problem: GanProblem
+    step: int
+    checkpointer: Checkpointer | None  # set by open()
+    drawing: PictureThread | None  # set by start()
+
+    @property
+    def several(self) -> bool:
+        """Whether the run spans several processes (this one the primary)."""
+
+    def open(self) -> State:
+        """The state to go on from, with the run's checkpointer open (its lock is held)."""
+
+    def start(self, state: State, executor: ThreadPoolExecutor | None) -> None:
+        """Before the first chunk: the run's writers (TensorBoard, pictures) start."""
+
+    def after_chunk(self, state_of: Callable[[], State], metrics: dict[str, np.ndarray], step: int,
+                    end: int) -> tuple[State, int] | None:
+        """Log, evaluate and checkpoint what a chunk did; (state, step) to go back to after a rollback."""
+
+    def checkpoint(self, state_of: Callable[[], State], step: int) -> None:
+        """Save now (on a stop request), unless this step is saved already."""
+
+    def finish(self, state_of: Callable[[], State], steps_per_s: float | None) -> dict[str, Any]:
+        """The run's summary, its files written."""
+
+    def stop_writers(self, raise_errors: bool = True) -> None:
+        """Stop the writers start() began, raising what they failed with unless told not to."""
 
 
 class StopRequest:
@@ -62,8 +97,8 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
-def train_runs(runs: list[Trainer], resume_dir: Path, replicas: bool,
-               on_start: Callable[[list[Trainer]], None] | None = None) -> list[dict[str, Any]]:
+def train_runs(runs: list[Run], resume_dir: Path, replicas: bool,
+               on_start: Callable[[list[Run]], None] | None = None) -> list[dict[str, Any]]:
     """Train runs of one config to train.steps and return their summaries: one run alone, or
     with `replicas` the runs of several seeds side by side, their states stacked in one program.
 
@@ -73,14 +108,14 @@ def train_runs(runs: list[Trainer], resume_dir: Path, replicas: bool,
     TrainingError then names it. `resume_dir`: what `gancli resume` is told to continue.
     on_start(runs): called once every run has read its checkpoints, before training.
     """
-    failures: list[tuple[Trainer, TrainingError]] = []
+    failures: list[tuple[Run, TrainingError]] = []
     summaries: list[dict[str, Any]] = []
     with contextlib.ExitStack() as held:
         # The locks first: a second writer must not even clean up the first one's temporary files.
         locks = [held.enter_context(RunLock(run.run_dir)) for run in runs]
         stop = held.enter_context(StopRequest())  # held until the last save is on disk
         try:
-            states = [run._open() for run in runs]
+            states = [run.open() for run in runs]
             for lock in locks:
                 lock.sign()
             if on_start is not None:
@@ -118,25 +153,25 @@ def exit_status(err: BaseException) -> int:
     return err.exit_status if isinstance(err, GancliError) else 1
 
 
-def _train_group(runs: list[Trainer], states: list[State], replicas: bool, stop: StopRequest,
-                 resume_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Trainer, TrainingError]]]:
+def _train_group(runs: list[Run], states: list[State], replicas: bool, stop: StopRequest,
+                 resume_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Run, TrainingError]]]:
     """Train runs that are at the same step; (summaries of those that finished, failures)."""
     executor = drawing_executor() if replicas else None  # one drawing thread for every seed: pyplot is global
     try:
         try:
             for run, state in zip(runs, states, strict=True):
-                run._start(state, executor)
+                run.start(state, executor)
             state = stack_states(states) if replicas else states[0]
             del states
             outcome = _train_loop(runs, state, replicas, stop, resume_dir)
         except BaseException:
             for run in runs:
-                run._stop_writers(raise_errors=False)
+                run.stop_writers(raise_errors=False)
             raise
         errors = []
         for run in runs:  # every run's writers closed, the first error raised after
             try:
-                run._stop_writers()
+                run.stop_writers()
             except OSError as err:
                 errors.append(err)
         if errors:
@@ -158,8 +193,8 @@ def _replica(state: State, index: Array) -> State:
     return jax.tree.map(lambda leaf: leaf[index], state)
 
 
-def _train_loop(runs: list[Trainer], state: State, replicas: bool, stop: StopRequest,
-                resume_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Trainer, TrainingError]]]:
+def _train_loop(runs: list[Run], state: State, replicas: bool, stop: StopRequest,
+                resume_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Run, TrainingError]]]:
     """Chunk after chunk to train.steps, each run handed its part after each; (summaries of the
     runs that finished, (run, error) of those that stopped on a non-finite loss)."""
     first = runs[0]
@@ -182,7 +217,7 @@ def _train_loop(runs: list[Trainer], state: State, replicas: bool, stop: StopReq
     while step < tc.steps and training:
         boundary = min(tc.steps, _next_multiple(step, tc.eval_every), _next_multiple(step, tc.ckpt_every))
         started = time.perf_counter()
-        if first.shared.several:
+        if first.several:
             distributed.tell(distributed.CHUNK, value=boundary)
         state, metrics = chunk(state, np.int32(boundary))
         metrics = jax.device_get(metrics)  # host-device sync: once per chunk
@@ -199,14 +234,14 @@ def _train_loop(runs: list[Trainer], state: State, replicas: bool, stop: StopReq
                 continue
             own_metrics = {k: v[index] for k, v in metrics.items()} if replicas else metrics
             try:
-                rolled_back = run._after_chunk(state_of(index), own_metrics, step, end)
+                rolled_back = run.after_chunk(state_of(index), own_metrics, step, end)
             except TrainingError as err:
                 if not replicas:
                     raise
                 log.error("seed %d stopped: %s", run.cfg.seed, err)
                 failures.append((run, err))
                 training.remove(run)
-                run._stop_writers()
+                run.stop_writers()
         if rolled_back is not None:  # one run alone: seeds trained together do not roll back
             state, step = rolled_back
             bar.n = step
@@ -219,14 +254,14 @@ def _train_loop(runs: list[Trainer], state: State, replicas: bool, stop: StopReq
             bar.close()
             for index, run in enumerate(runs):
                 if run in training:
-                    run._checkpoint(state_of(index), step)  # unless its schedule just saved this step
+                    run.checkpoint(state_of(index), step)  # unless its schedule just saved this step
                     run.drawing.wait()
                     run.checkpointer.wait()
             log.warning("saved a checkpoint at step %d; resume with: gancli resume %s", step, resume_dir)
             raise SystemExit(128 + stop.signum)
     bar.close()
     rate = timed_steps / train_seconds if train_seconds else None
-    return [run._finish(state_of(runs.index(run)), rate) for run in training], failures
+    return [run.finish(state_of(runs.index(run)), rate) for run in training], failures
 
 
 def _next_multiple(step: int, every: int) -> int:

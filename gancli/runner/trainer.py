@@ -160,7 +160,7 @@ class Trainer:
         self.keys = evaluation_keys(cfg.seed)
         self.evaluator = shared.evaluator
         self.pictures = RunPictures(self.run_dir / "plots", cfg, self.problem)
-        # Set while it trains: by _open, then _start.
+        # Set while it trains: by open, then start.
         self.checkpointer: Checkpointer | None = None
         self.tensorboard: TensorBoardLog | None = None
         self.drawing: PictureThread | None = None
@@ -168,7 +168,12 @@ class Trainer:
         self.last: dict[str, float] = {}  # the newest logged training metrics
         self.final: dict[str, Any] | None = None  # the evaluation at train.steps
 
-    def _open(self) -> State:
+    @property
+    def several(self) -> bool:
+        """Whether the run spans several processes, this one the primary (gancli.runner.distributed)."""
+        return self.shared.several
+
+    def open(self) -> State:
         """The state to go on from, with this run's checkpointer open; the run's lock is held."""
         state, self.saved = self._restore_or_init()
         state = self.shared.place(state)
@@ -226,7 +231,7 @@ class Trainer:
         self.pictures.truncate_after(step)
         self.rollback_log.keep_first(rollbacks)  # those the state has been through; later ones recur
 
-    def _start(self, state: State, executor: ThreadPoolExecutor | None) -> None:
+    def start(self, state: State, executor: ThreadPoolExecutor | None) -> None:
         """Open the run's writers (TensorBoard, the pictures' thread) to train on from `state`."""
         (self.run_dir / FAILURE_FILE).unlink(missing_ok=True)  # an earlier attempt's: this one writes its own
         if int(state["step"]) < self.cfg.train.steps:  # an extended run has not finished until it does
@@ -238,7 +243,7 @@ class Trainer:
         if self.saved is not None:
             self._redraw_if_missing(state, self.step)
 
-    def _stop_writers(self, raise_errors: bool = True) -> None:
+    def stop_writers(self, raise_errors: bool = True) -> None:
         """Close the pictures' thread, then TensorBoard, those that are open; `raise_errors=False`
         when an error is already on its way (it says more)."""
         drawing, self.drawing = self.drawing, None
@@ -290,7 +295,7 @@ class Trainer:
             self.drawing.submit(step, self.evaluator, state, self.keys, real, evaluation, records, final=False,
                                 to_tensorboard=True)
 
-    def _after_chunk(self, state_of: Callable[[], State], metrics: dict[str, np.ndarray], step: int,
+    def after_chunk(self, state_of: Callable[[], State], metrics: dict[str, np.ndarray], step: int,
                      end: int) -> tuple[State, int] | None:
         """Log, evaluate and checkpoint what a chunk from `step` to `end` did. `state_of()` gives
         the state at `end` (taken only when needed). Returns None, or after a non-finite loss that
@@ -311,11 +316,11 @@ class Trainer:
             self.metrics_log.append(records)
         self.tensorboard.scalars(records)
         if end % tc.ckpt_every == 0 or end == tc.steps:
-            self._checkpoint(state_of, end)
+            self.checkpoint(state_of, end)
         self.step = end
         return None
 
-    def _checkpoint(self, state_of: Callable[[], State], step: int) -> None:
+    def checkpoint(self, state_of: Callable[[], State], step: int) -> None:
         """Save the state at `step` (the schedule's, the last, or a stop's), unless already saved."""
         if step == self.saved:
             return
@@ -326,7 +331,7 @@ class Trainer:
         self._save(state_of(), step)
         self.saved = step
 
-    def _finish(self, state_of: Callable[[], State], steps_per_s: float | None) -> dict[str, Any]:
+    def finish(self, state_of: Callable[[], State], steps_per_s: float | None) -> dict[str, Any]:
         """Write summary.json once the run has reached train.steps; return the summary."""
         if self.final is None:  # nothing left to train: the run had already reached train.steps
             _, self.final = self._evaluate(state_of(), self.step, None)

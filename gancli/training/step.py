@@ -34,8 +34,9 @@ from gancli.objectives.heads import (
     heads_from_config,
     weighted_sum,
 )
-from gancli.players.models import CONV_MODELS, EXPLICIT_MODELS, Shapes, make_models
+from gancli.players.models import CONV_MODELS, EXPLICIT_MODELS, make_models
 from gancli.players.priors import Sampler, make_prior
+from gancli.players.shapes import Shapes
 from gancli.runner.devices import replicated
 
 State = dict[str, Any]

@@ -11,8 +11,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from gancli.commands.report import ReportConfig, differing_keys, final_samples, find_runs, write_report
+from gancli.commands.report import ReportConfig, differing_keys, write_report
 from gancli.errors import GancliError
+from gancli.run_dir.records import final_samples, find_runs
 from tests.helpers import compose_raw
 
 

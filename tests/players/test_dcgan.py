@@ -13,7 +13,8 @@ from flax import nnx
 from gancli.config.train import ModelConfig
 from gancli.errors import GancliError
 from gancli.players.dcgan import BatchNorm, packed_images
-from gancli.players.models import Shapes, make_models
+from gancli.players.models import make_models
+from gancli.players.shapes import Shapes
 
 LATENT = 16
 IMAGES = [(8, 8, 1), (28, 28, 1), (28, 28, 3), (32, 32, 3), (64, 64, 1)]

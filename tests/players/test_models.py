@@ -9,7 +9,8 @@ import numpy as np
 
 from gancli.config.train import parse_config, saved_settings
 from gancli.data.toy import make_dataset
-from gancli.players.models import Shapes, make_models
+from gancli.players.models import make_models
+from gancli.players.shapes import Shapes
 from tests.helpers import compose_config, compose_raw
 
 Z = jax.random.normal(jax.random.key(1), (64, 2))

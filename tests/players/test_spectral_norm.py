@@ -13,7 +13,8 @@ from flax import nnx
 
 from gancli.config.train import ModelConfig
 from gancli.objectives.penalties import input_gradients
-from gancli.players.models import Shapes, make_models
+from gancli.players.models import make_models
+from gancli.players.shapes import Shapes
 from gancli.training.step import build, make_train_chunk
 from tests.helpers import compose_config
 
