@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from gancli.cli.jax_setup import CACHE_ENV, configure_jax
 from tests.helpers import SMOKE, compose_config
 
 
@@ -25,9 +26,20 @@ def classifier_cache(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """One JAX compilation cache for the test session, empty at its start, used in this process as
+    the command line uses it: many tests compile the same small programs (the smoke preset's
+    chunk, init and evaluation), and each compiles once. Subprocesses share it through `env`."""
+    folder = tmp_path_factory.mktemp("jax-cache")
+    os.environ[CACHE_ENV] = str(folder)
+    configure_jax()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def env(tmp_path_factory):
-    """The environment of every subprocess: a shared compilation cache keeps them quick."""
-    return {**os.environ, "GANCLI_JAX_CACHE": str(tmp_path_factory.mktemp("jax-cache"))}
+def env(compilation_cache):
+    """The environment of every subprocess: the session's compilation cache keeps them quick."""
+    return {**os.environ, CACHE_ENV: str(compilation_cache)}
 
 
