@@ -1,4 +1,5 @@
-"""The exceptions whose message is shown to the user as a one-line error, with their exit status."""
+"""The exceptions whose message is shown to the user as a one-line error, with their exit status,
+and the one error every registry gives for a name it lacks."""
 
 from __future__ import annotations
 
