@@ -18,7 +18,7 @@ from tensorboardX.proto import event_pb2
 
 from gancli.config.train import RunConfig, parse_config
 from gancli.run_dir.checkpoints import Checkpointer
-from gancli.training.step import build
+from gancli.training.problem import build
 
 SMOKE = ["experiment=smoke", "train.progress=false", "train.plots=false"]  # tests of pictures turn them on
 PLOTS = "train.plots=true"

@@ -137,7 +137,9 @@ def steady_state(batch: int, steps_per_rep: int, reps: int, device: str = "cpu")
     from torch_reference import ReferenceGAN
 
     from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
-    from gancli.training.step import build, make_train_chunk, train_step
+    from gancli.training.chunk import make_train_chunk
+    from gancli.training.problem import build
+    from gancli.training.step import train_step
 
     cfg = compose("model.pack=1", f"train.batch_size={batch}")  # the plain GAN: the reference packs nothing
     problem, init = build(cfg)
@@ -186,7 +188,8 @@ def probe_devices(batch: int, steps: int) -> float:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from gancli.training.step import build, make_train_chunk
+    from gancli.training.chunk import make_train_chunk
+    from gancli.training.problem import build
 
     problem, init = build(compose("model.pack=1", f"train.batch_size={batch}"))
     state = jax.jit(init)()
@@ -328,7 +331,7 @@ def overheads(work: Path, reps: int = 7) -> dict[str, list[float]]:
     from gancli.run_dir.checkpoints import Checkpointer, state_shapes
     from gancli.run_dir.files import MetricsLog
     from gancli.run_dir.tensorboard import TensorBoardLog
-    from gancli.training.step import build
+    from gancli.training.problem import build
 
     cfg = compose()
     problem, init = build(cfg)
@@ -385,7 +388,8 @@ def dcgan_rates(reps: int) -> dict[str, list[float]]:
 
     import jax
 
-    from gancli.training.step import build, make_train_chunk
+    from gancli.training.chunk import make_train_chunk
+    from gancli.training.problem import build
 
     ways = {"host loop, width 64": (64, True, 40), "host loop, width 32": (32, True, 100),
             "lax.scan, width 32": (32, False, 10)}

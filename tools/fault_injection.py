@@ -48,7 +48,7 @@ from omegaconf import OmegaConf
 
 from gancli.config.train import parse_config
 from gancli.run_dir.checkpoints import Checkpointer
-from gancli.training.step import build
+from gancli.training.problem import build
 
 GANCLI = str(Path(sys.executable).parent / "gancli")
 CKPT_EVERY = 25  # frequent checkpoints: many writes to land kills in, and little progress lost per kill

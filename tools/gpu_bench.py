@@ -59,7 +59,8 @@ def seeds_throughput(num_seeds: int, steps: int, reps: int) -> dict[str, Any]:
     import jax
     import numpy as np
 
-    from gancli.training.step import build, make_train_chunk
+    from gancli.training.chunk import make_train_chunk
+    from gancli.training.problem import build
 
     cfg = bench.compose()
     problem, _ = build(cfg)

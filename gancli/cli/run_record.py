@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gancli.cli.errors import USAGE_ERROR
 from gancli.run_dir.files import write_atomically
+from gancli.run_dir.layout import RunDir
 
 RUN_DIR_OVERRIDE = "hydra.run.dir="
 
@@ -35,7 +36,7 @@ def run_dir_of(args: list[str]) -> Path | None:
 @contextmanager
 def kept_on_failure(run_dir: Path | None) -> Iterator[None]:
     """Restore run_dir/.hydra/*.yaml as they were if the body exits with a usage error."""
-    record = run_dir / ".hydra" if run_dir is not None else None
+    record = RunDir(run_dir).record if run_dir is not None else None
     saved = {p: p.read_text() for p in sorted(record.glob("*.yaml"))} if record and record.is_dir() else {}
     try:
         yield
@@ -53,11 +54,12 @@ def discard_unused_run_dir(run_dir: Path, log_name: str) -> None:
     left alone."""
     run_dir = Path(run_dir)
     cwd = Path.cwd().resolve()
-    if run_dir.is_symlink() or run_dir.resolve() == cwd or not (run_dir / ".hydra").is_dir():
+    record = RunDir(run_dir).record
+    if run_dir.is_symlink() or run_dir.resolve() == cwd or not record.is_dir():
         return
     log = run_dir / log_name
-    others = {p.name for p in run_dir.iterdir()} - {".hydra", log_name}
-    if others or (log.exists() and log.stat().st_size) or any(p.is_dir() for p in (run_dir / ".hydra").iterdir()):
+    others = {p.name for p in run_dir.iterdir()} - {record.name, log_name}
+    if others or (log.exists() and log.stat().st_size) or any(p.is_dir() for p in record.iterdir()):
         return
     with contextlib.suppress(OSError):  # a clean-up: never the reason a command fails
         shutil.rmtree(run_dir)

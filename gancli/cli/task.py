@@ -35,7 +35,7 @@ from gancli.cli.jax_setup import configure_jax, quiet_library_logs
 from gancli.cli.parallel_jobs import PARALLEL_LAUNCHERS, PREALLOCATE, cores_of_this_job
 from gancli.cli.run_record import discard_unused_run_dir
 from gancli.errors import GancliError, StorageError
-from gancli.run_dir.files import FAILURE_FILE, MetricsLog, write_failure
+from gancli.run_dir.layout import RunDir
 from gancli.run_dir.lock import RunLock
 
 C = TypeVar("C")
@@ -101,13 +101,13 @@ def _leave_failure(run_dir: Path, error: str) -> None:
     """failure.json in a failed job's run dir, for `gancli report` to say why (a run that stopped
     on a non-finite loss has written its own). Not in a finished run (a rerun refused beside it
     does not undo it), nor in one another process is training into."""
-    path = run_dir / FAILURE_FILE
-    if path.exists() or (run_dir / "summary.json").exists():
+    files = RunDir(run_dir)
+    if files.failure_file.exists() or files.summary_file.exists():
         return
     # The disk that failed the run may fail this too: the line printed above said why.
     with contextlib.suppress(GancliError, OSError), RunLock(run_dir):
-        records = MetricsLog(run_dir / "metrics.jsonl").read()
-        write_failure(path, records[-1]["step"] if records else 0, error)
+        records = files.metrics.read()
+        files.write_failure(records[-1]["step"] if records else 0, error)
 
 
 def _own_cores(hydra_cfg: Any) -> AbstractContextManager[Any]:

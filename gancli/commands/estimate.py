@@ -16,6 +16,7 @@ from gancli.objectives.critic_losses import CriticLoss, Objective, objective_fro
 from gancli.objectives.f_divergences import Divergence
 from gancli.pictures.plots import plot_critic_1d, plot_critic_2d
 from gancli.run_dir.files import write_json
+from gancli.run_dir.layout import RunDir
 from gancli.training.divergence_meter import TrainedCritic, train_critic, variational_estimate
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def estimate_divergence(cfg: EstimateConfig, run_dir: Path) -> dict[str, Any]:
     result = {"divergence": div.name, "estimate": estimate, "exact": exact.value, "method": exact.method}
     title = (f"{div.name}: estimate {estimate:.4g}, exact {exact.value:.4g} ({exact.method}); "
              f"estimates {div.estimates}")
-    _plot(Path(run_dir) / "plots" / "critic.png", div, critic, p, q, title)
+    _plot(RunDir(run_dir).plots / "critic.png", div, critic, p, q, title)
     record = {**result, "estimates": div.estimates,
               "relative_error": abs(estimate - exact.value) / abs(exact.value) if exact.value else None,
               "warning": warning}

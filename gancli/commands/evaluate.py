@@ -13,6 +13,7 @@ from gancli.errors import GancliError
 from gancli.evaluation.sample_metrics import MIN_SAMPLES
 from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
 from gancli.run_dir.files import write_json
+from gancli.run_dir.layout import RunDir
 from gancli.run_dir.reader import load_run
 
 # The k-NN metrics hold a few n x n float64 distance matrices: 20,000 samples take ~10 GB.
@@ -61,10 +62,10 @@ def eval_file(cfg: EvalConfig, out_dir: Path | None = None) -> Path:
     """Where the result goes: eval.json in out_dir; by default beside the run, or, for a samples
     file x.npy, x.eval.json beside it (the run's own eval.json is about its generator)."""
     if out_dir is not None:
-        return Path(out_dir) / "eval.json"
+        return RunDir(out_dir).eval_file
     if cfg.samples is not None:
         return Path(cfg.samples).with_suffix(".eval.json")
-    return Path(cfg.run_dir) / "eval.json"
+    return RunDir(cfg.run_dir).eval_file
 
 
 def format_table(result: dict[str, Any]) -> str:

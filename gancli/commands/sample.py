@@ -16,9 +16,8 @@ from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
 from gancli.pictures.image_grid import GRID_SAMPLES, save_grid
 from gancli.pictures.plots import plot_samples
 from gancli.run_dir.files import write_atomically
+from gancli.run_dir.layout import RunDir
 from gancli.run_dir.reader import load_run
-
-RUN_FOLDERS = ("checkpoints", "plots", "tb", ".hydra")  # what training writes and reads back
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,15 @@ def sample_run(cfg: SampleConfig, default_dir: Path | None = None) -> dict[str, 
     The noise is the run's evaluation noise at that step (from cfg.seed if given, else the run's
     seed): with n = train.eval_samples these are the very samples the run's evaluation scored.
     """
-    out = Path(cfg.out) if cfg.out is not None else Path(default_dir or cfg.run_dir) / "samples.npy"
+    out = Path(cfg.out) if cfg.out is not None else RunDir(default_dir or cfg.run_dir).samples_file
     if out.suffix != ".npy":
         raise GancliError(f"out={out} must name a .npy file, e.g. out=samples.npy")
     run = load_run(Path(cfg.run_dir), cfg.step)
     if not out.parent.is_dir():
         raise GancliError(f"out={out}: its folder {out.parent} does not exist; create it or choose another path")
-    for own in RUN_FOLDERS:  # the run's own files are not to be overwritten
-        if out.resolve().is_relative_to((run.run_dir / own).resolve()):
-            raise GancliError(f"out={out} is inside the run's {own}/ folder; write the samples elsewhere")
+    for own in RunDir(run.run_dir).own_folders:  # the run's own files are not to be overwritten
+        if out.resolve().is_relative_to(own.resolve()):
+            raise GancliError(f"out={out} is inside the run's {own.name}/ folder; write the samples elsewhere")
     seed = run.cfg.seed if cfg.seed is None else cfg.seed
     evaluator = Evaluator(run.problem, cfg.n)
     keys = evaluation_keys(seed)

@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 import zipfile
 import zlib
@@ -30,6 +29,8 @@ import numpy as np
 import optax
 from flax import nnx
 from jax import Array
+
+from gancli.run_dir.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -261,27 +262,13 @@ def _param_names(params: nnx.State) -> dict[str, Any]:
     return {jax.tree_util.keystr(path, simple=True, separator="/"): leaf for path, leaf in flat}
 
 
-def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
-    """Write through a temporary file in the same directory, then rename it over `path`: a
-    concurrent reader sees the old file or the whole new one, never half of one."""
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            write(handle)
-        os.chmod(handle.name, 0o644)  # a cache others on the machine may read; mkstemp makes it 0600
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 def save(classifier: ImageClassifier, path: Path) -> None:
     """The parameters as named arrays, then the JSON: a reader that finds the JSON finds the arrays."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {name: np.asarray(leaf) for name, leaf in _param_names(classifier.params).items()}
-    _write_atomically(path, lambda f: np.savez(f, **arrays))
+    write_atomically(path, lambda tmp: np.savez(tmp, **arrays))
     text = json.dumps(classifier.info, indent=2, sort_keys=True) + "\n"
-    _write_atomically(path.with_suffix(".json"), lambda f: f.write(text.encode()))
+    write_atomically(path.with_suffix(".json"), lambda tmp: tmp.write_text(text))
 
 
 def load(data: LabelledImages, path: Path) -> ImageClassifier:

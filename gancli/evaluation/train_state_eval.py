@@ -14,17 +14,11 @@ import jax
 import numpy as np
 from jax import Array
 
+from gancli.evaluation.critic_view import critic_evaluation, critic_surface
 from gancli.evaluation.sample_metrics import evaluate_samples
 from gancli.pictures.image_grid import GRID_SAMPLES
-from gancli.training.step import (
-    GanProblem,
-    State,
-    critic_evaluation,
-    critic_surface,
-    evaluated_generator,
-    generate,
-    run_keys,
-)
+from gancli.training.problem import GanProblem, generate, run_keys
+from gancli.training.state import State, evaluated_generator
 
 FRAME_SAMPLES = 1000  # generated points per snapshot of the fixed-noise animation
 SAMPLE_BATCH = 65536  # samples per generator call: bounds memory for any n

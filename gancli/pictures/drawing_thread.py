@@ -20,7 +20,7 @@ import numpy as np
 from gancli.evaluation.train_state_eval import EvaluationKeys, Evaluator
 from gancli.pictures.run_pictures import RunPictures
 from gancli.run_dir.tensorboard import TensorBoardLog
-from gancli.training.step import State
+from gancli.training.state import State
 
 
 def drawing_executor() -> ThreadPoolExecutor:

@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 
 from gancli.config.train import RunConfig
+from gancli.evaluation.critic_view import surface_label
 from gancli.evaluation.sample_metrics import headline
 from gancli.evaluation.train_state_eval import EvaluationKeys, Evaluator
 from gancli.pictures.image_grid import save_grid
 from gancli.pictures.limits import plot_limits
-from gancli.run_dir.files import snapshot_steps, step_pictures, write_atomically
-from gancli.training.step import GanProblem, State, surface_label
+from gancli.run_dir.files import snapshot_file, snapshot_steps, step_pictures, write_atomically
+from gancli.training.problem import GanProblem
+from gancli.training.state import State
 
 SURFACE_POINTS = {1: 400, 2: 120}  # critic evaluations per axis of the surface
 DRAWN_FROM_STEPS = ("samples.gif", "curves.png", "samples_final.png", "critic_final.png")
@@ -69,7 +71,7 @@ class RunPictures:
         return self._frame_file(step).exists()
 
     def _frame_file(self, step: int) -> Path:
-        return self.dir / f"samples_{step:07d}.npy"
+        return snapshot_file(self.dir, step)
 
     def snapshot(self, evaluator: Evaluator, state: State, keys: EvaluationKeys) -> Snapshot:
         """What the pictures of a state need from the device, as NumPy arrays: drawing them can

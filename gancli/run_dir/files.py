@@ -1,32 +1,41 @@
-"""The files a run leaves beside its checkpoints: metrics.jsonl, summary.json, failure.json,
-rollbacks.jsonl."""
+"""The formats of a run's files (gancli.run_dir.layout names them): JSON lines appended as
+training goes, JSON written whole, and the pictures of evaluation steps."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gancli.errors import GancliError
 
-FAILURE_FILE = "failure.json"  # written when training stops on a non-finite loss
-ROLLBACKS_FILE = "rollbacks.jsonl"  # a line per rollback of train.on_nonfinite=rollback
+TMP_SUFFIX = ".tmp"  # before the suffix of a file being written (write_atomically)
 STEP_PICTURE = re.compile(r"(samples|critic)_(\d{7,})\.(png|npy)")  # plots/ files of one evaluation step
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """write(tmp) then rename tmp to path, so a crash leaves the old file or the new one, never
-    half of one. tmp keeps path's suffix (np.save and PIL go by it)."""
+    """write(tmp) then rename tmp to path, so a reader (or a crash) sees the old file or the whole
+    new one, never half of one. tmp is a hidden file of its own in path's folder, so writers of
+    the same path in several processes do not meet, and keeps path's suffix (np.save and PIL go
+    by it)."""
     path = Path(path)
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    tmp = None
     try:
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f"{TMP_SUFFIX}{path.suffix}")
+        os.close(handle)
+        tmp = Path(name)
         write(tmp)
+        os.chmod(tmp, 0o644)  # as a file made by open() is with the usual umask: mkstemp makes it 0600
         os.replace(tmp, path)
     except OSError as err:  # name the file the caller asked for, not the temporary one
         raise OSError(err.errno, err.strerror, str(path)) from err
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
@@ -81,12 +90,6 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
     _write_text_atomically(Path(path), json.dumps(content, indent=2) + "\n")
 
 
-def read_summary(path: Path) -> dict[str, Any] | None:
-    """summary.json's contents; None if the run has not written one (it has not finished)."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def step_pictures(plots_dir: Path) -> list[tuple[int, Path]]:
     """(step, path) of every picture of an evaluation step in plots_dir."""
     if not Path(plots_dir).is_dir():
@@ -94,16 +97,11 @@ def step_pictures(plots_dir: Path) -> list[tuple[int, Path]]:
     return [(int(m.group(2)), p) for p in Path(plots_dir).iterdir() if (m := STEP_PICTURE.fullmatch(p.name))]
 
 
+def snapshot_file(plots_dir: Path, step: int) -> Path:
+    """The fixed noise's generated points at `step` (the picture's numbers: samples_<step>.png)."""
+    return Path(plots_dir) / f"samples_{step:07d}.npy"
+
+
 def snapshot_steps(plots_dir: Path) -> list[int]:
     """The steps of the sample snapshots in plots_dir, in order."""
     return sorted(step for step, p in step_pictures(plots_dir) if p.name.startswith("samples_") and p.suffix == ".png")
-
-
-def write_failure(path: Path, step: int, message: str) -> None:
-    """failure.json: why and where training stopped, for `gancli report` to say."""
-    write_json(path, {"step": step, "error": message})
-
-
-def read_failure(path: Path) -> dict[str, Any] | None:
-    path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else None

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gancli.errors import GancliError
-
-LOCK_FILE = "train.lock"
+from gancli.run_dir.layout import RunDir
 
 
 class RunLock:
@@ -25,7 +24,7 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(self.run_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held open until __exit__
+        lock = open(RunDir(self.run_dir).lock_file, "a+")  # noqa: SIM115 - held open until __exit__
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

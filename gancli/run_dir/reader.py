@@ -7,7 +7,6 @@ only, so reading a run that is still training disturbs nothing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,9 @@ from gancli.config.schema import flatten
 from gancli.config.train import PROCESS_KEYS, RunConfig, parse_config, saved_settings, to_dict
 from gancli.errors import GancliError
 from gancli.run_dir.checkpoints import Checkpointer, DamagedCheckpoint, state_shapes
-from gancli.training.step import GanProblem, State, build, complete_state, restore_target
+from gancli.run_dir.layout import RunDir
+from gancli.training.problem import GanProblem, build
+from gancli.training.state import State, complete_state, restore_target
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,11 @@ def load_run(run_dir: Path, step: int | None = None) -> TrainedRun:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise GancliError(f"run directory {run_dir} does not exist")
-    directory = run_dir / "checkpoints"
-    seeds = sorted(p.parent for p in run_dir.glob("seed_*/checkpoints"))
+    directory = RunDir(run_dir).checkpoints
+    seeds = RunDir(run_dir).seed_runs()
     if not directory.is_dir() and seeds:
         raise GancliError(f"{run_dir} holds the runs of seeds trained together (train.num_seeds), each in a "
-                          f"directory of its own: name one, e.g. {seeds[0]}")
+                          f"directory of its own: name one, e.g. {seeds[0].path}")
     if not directory.is_dir():
         raise GancliError(f"{run_dir} has no checkpoints/; pass a run directory that `gancli train` created, "
                           "e.g. outputs/train/<timestamp>")
@@ -93,14 +94,14 @@ def finished_summary(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
     damaged checkpoint, any setting changed) is left to the trainer, which resumes, extends,
     evaluates again or refuses, and says why.
     """
-    run_dir = Path(run_dir)
+    files = RunDir(run_dir)
     try:
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = files.read_summary() or {}
     except (OSError, ValueError):
         return None
-    if summary.get("step") != cfg.train.steps or not (run_dir / "checkpoints").is_dir():
+    if summary.get("step") != cfg.train.steps or not files.checkpoints.is_dir():
         return None
-    checkpointer = Checkpointer(run_dir / "checkpoints", read_only=True)
+    checkpointer = Checkpointer(files.checkpoints, read_only=True)
     try:
         if checkpointer.latest_step() != cfg.train.steps:
             return None

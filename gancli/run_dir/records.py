@@ -13,7 +13,8 @@ import yaml
 
 from gancli.config.schema import flatten
 from gancli.errors import GancliError
-from gancli.run_dir.files import FAILURE_FILE, MetricsLog, read_failure, read_summary, snapshot_steps
+from gancli.run_dir.files import snapshot_file, snapshot_steps
+from gancli.run_dir.layout import CONFIG_FILE, RunDir
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def find_runs(dirs: list[Path]) -> list[RunRecord]:
         if not given.is_dir():
             what = "is not a directory" if given.exists() else "does not exist"
             raise GancliError(f"{given} {what}; pass sweep or run directories, e.g. outputs/multirun/train/<timestamp>")
-        found = sorted((p.parent.parent for p in given.rglob(".hydra/config.yaml")
+        found = sorted((p.parent.parent for p in given.rglob(CONFIG_FILE)
                         if _is_training_run(p.parent.parent)), key=_natural_key)
         if not found:
             raise GancliError(f"{given} holds no training run (no .hydra/config.yaml of `gancli train` below it); "
@@ -72,27 +73,29 @@ def find_runs(dirs: list[Path]) -> list[RunRecord]:
 def _is_training_run(path: Path) -> bool:
     """A run of `gancli train` (not of `gancli estimate`, whose runs also have .hydra/), and not
     a group of seeds trained together (train.num_seeds): its seeds' runs below it are the runs."""
-    config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text()) or {}
-    if (config.get("train") or {}).get("num_seeds", 1) > 1:
+    files = RunDir(path)
+    if (files.read_config().get("train") or {}).get("num_seeds", 1) > 1:
         return False
-    hydra = path / ".hydra" / "hydra.yaml"
-    if hydra.exists():
-        return (yaml.safe_load(hydra.read_text()) or {}).get("hydra", {}).get("job", {}).get("name") == "train"
-    return (path / "metrics.jsonl").exists() or (path / "checkpoints").is_dir()
+    if files.hydra_file.exists():
+        hydra = yaml.safe_load(files.hydra_file.read_text()) or {}
+        return hydra.get("hydra", {}).get("job", {}).get("name") == "train"
+    return files.metrics.path.exists() or files.checkpoints.is_dir()
 
 
 def _read_run(path: Path, name: str) -> RunRecord:
-    raw = yaml.safe_load((path / ".hydra" / "config.yaml").read_text()) or {}
-    records = MetricsLog(path / "metrics.jsonl").read()
-    return RunRecord(path, name, raw, flatten(raw), read_summary(path / "summary.json"),
-                     read_failure(path / FAILURE_FILE), records[-1]["step"] if records else None)
+    files = RunDir(path)
+    raw = files.read_config()
+    records = files.metrics.read()
+    return RunRecord(path, name, raw, flatten(raw), files.read_summary(), files.read_failure(),
+                     records[-1]["step"] if records else None)
 
 
 def final_samples(run: RunRecord) -> np.ndarray | None:
     """The run's snapshot of its fixed noise at its final step (for an unfinished run, its
     newest), if it left one."""
-    steps = [run.summary["step"]] if run.summary is not None else snapshot_steps(run.path / "plots")[-1:]
-    frames = [run.path / "plots" / f"samples_{step:07d}.npy" for step in steps]
+    plots = RunDir(run.path).plots
+    steps = [run.summary["step"]] if run.summary is not None else snapshot_steps(plots)[-1:]
+    frames = [snapshot_file(plots, step) for step in steps]
     return np.load(frames[0], allow_pickle=False) if frames and frames[0].exists() else None
 
 

@@ -31,7 +31,9 @@ from gancli.pictures.drawing_thread import PictureThread, drawing_executor
 from gancli.run_dir.checkpoints import Checkpointer
 from gancli.run_dir.lock import RunLock
 from gancli.runner import distributed
-from gancli.training.step import GanProblem, State, make_train_chunk, stack_states
+from gancli.training.chunk import make_train_chunk
+from gancli.training.problem import GanProblem
+from gancli.training.state import State, stack_states
 
 log = logging.getLogger(__name__)
 

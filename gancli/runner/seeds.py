@@ -16,12 +16,9 @@ from typing import Any
 
 from gancli.config.train import RunConfig
 from gancli.errors import GancliError
+from gancli.run_dir.layout import RunDir
 
 SEED_BOUND = 2**31 - 1  # the largest seed: RunConfig.seed's bound
-
-
-def seed_dir(run_dir: Path, seed: int) -> Path:
-    return Path(run_dir) / f"seed_{seed}"
 
 
 def seed_runs(cfg: RunConfig, run_dir: Path) -> list[tuple[RunConfig, Path]]:
@@ -35,7 +32,7 @@ def seed_runs(cfg: RunConfig, run_dir: Path) -> list[tuple[RunConfig, Path]]:
         raise GancliError(f"seed={cfg.seed} with train.num_seeds={count} reaches seed {cfg.seed + count - 1}, past "
                           f"the largest seed {SEED_BOUND}: lower seed")
     return [(dataclasses.replace(cfg, seed=cfg.seed + i, train=dataclasses.replace(tc, num_seeds=1)),
-             seed_dir(run_dir, cfg.seed + i)) for i in range(count)]
+             RunDir(run_dir).seed_run(cfg.seed + i).path) for i in range(count)]
 
 
 def combined_summary(summaries: list[dict[str, Any]]) -> dict[str, Any]:

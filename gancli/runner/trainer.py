@@ -11,7 +11,6 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from importlib import metadata as pkg_metadata
 from pathlib import Path
 from typing import Any
@@ -19,30 +18,22 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
 
 from gancli.config.schema import flatten
 from gancli.config.train import RESUMABLE_KEYS, RunConfig, saved_settings, to_dict
 from gancli.errors import GancliError, TrainingError
 from gancli.evaluation.sample_metrics import FEATURE_METRICS, SAMPLE_METRICS, headline
-from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
+from gancli.evaluation.train_state_eval import evaluation_keys
 from gancli.pictures.drawing_thread import PictureThread
 from gancli.pictures.run_pictures import RunPictures
 from gancli.run_dir.checkpoints import ROLLED_BACK_SUFFIX, Checkpointer, DamagedCheckpoint, set_aside, state_shapes
-from gancli.run_dir.files import FAILURE_FILE, ROLLBACKS_FILE, MetricsLog, write_failure, write_json
+from gancli.run_dir.layout import RunDir
 from gancli.run_dir.tensorboard import TensorBoardLog
 from gancli.runner import distributed
-from gancli.runner.devices import batch_sharding, chosen_devices, mesh_of, replicated
 from gancli.runner.loop import train_runs
 from gancli.runner.seeds import combined_summary, seed_runs
-from gancli.training.step import (
-    GanProblem,
-    State,
-    build,
-    complete_state,
-    make_train_chunk,
-    restore_target,
-)
+from gancli.runner.shared import Shared
+from gancli.training.state import State, complete_state, restore_target
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +56,7 @@ def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run
     """Refuse a resume that changes any parameter shape; warn about other changed settings, or
     with `same_run_only` (a sweep's job) refuse them too.
 
-    `abstract`: the restore target for this checkpoint (see gancli.training.step.restore_target)."""
+    `abstract`: the restore target for this checkpoint (see gancli.training.state.restore_target)."""
     old, new = saved_settings(saved["config"]), flatten(to_dict(cfg))
     changed = [k for k in sorted(set(old) | set(new))
                if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS]
@@ -88,56 +79,6 @@ def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run
         log.warning("resuming with changed settings (%s): the run no longer equals an uninterrupted one", described)
 
 
-@dataclass(frozen=True)
-class Shared:
-    """What the runs of one config share whatever their seed: the problem, its initialiser
-    (`init(seed)`), the train state's layout and the jitted evaluation."""
-
-    problem: GanProblem
-    init: Callable[..., State]
-    abstract_state: State
-    evaluator: Evaluator
-    mesh: Mesh | None = None  # the devices a data parallel run splits its batch over
-    several: bool = False  # the run spans several processes: this one is the primary (gancli.runner.distributed)
-    data_digest: str | None = None  # image data: a hash of the images, kept with each checkpoint
-
-    @classmethod
-    def of(cls, cfg: RunConfig) -> Shared:
-        problem, init = build(cfg)
-        devices = chosen_devices(cfg.train.devices, cfg.train.batch_size, cfg.model.pack)
-        several = distributed.several_processes()
-        if several and (cfg.train.num_seeds > 1 or cfg.train.on_nonfinite == "rollback"):
-            raise GancliError("a run over several processes trains one seed and stops on a non-finite loss: drop "
-                              "train.num_seeds and train.on_nonfinite=rollback, or train in one process")
-        if several and len(devices) < jax.device_count():
-            raise GancliError(f"a run over several processes splits its batch over every device of every process: "
-                              f"drop train.devices={cfg.train.devices} (or pass train.devices=all)")
-        mesh = None
-        if len(devices) > 1:
-            if cfg.train.num_seeds > 1:
-                raise GancliError("train.devices splits one run's batch over devices, and seeds trained together "
-                                  "(train.num_seeds) share one device: drop one of the two")
-            mesh = mesh_of(devices)
-            problem = replace(problem, batch_sharding=batch_sharding(mesh))
-        return cls(problem, init, jax.eval_shape(init), Evaluator(problem, cfg.train.eval_samples), mesh, several,
-                   problem.data.digest() if problem.images else None)
-
-    def place(self, state: State) -> State:
-        """A state on the devices it trains on: whole on each device of a data parallel run (of
-        every process: the followers take it from the primary)."""
-        if self.mesh is None:
-            return state
-        if self.several:
-            distributed.tell(distributed.PLACE)
-            return distributed.share_state(state, replicated(self.mesh))
-        return jax.device_put(state, replicated(self.mesh))
-
-    def local(self, state: State) -> State:
-        """This process's own copy of a state trained on several devices, for the host's work
-        (evaluating, drawing): on one device, with no other process taking part."""
-        return state if self.mesh is None else jax.tree.map(lambda leaf: leaf.addressable_data(0), state)
-
-
 class Trainer:
     """One run in one run directory: its files, evaluations and checkpoints. `train_runs` trains
     it, alone or beside other seeds' runs."""
@@ -147,6 +88,7 @@ class Trainer:
         sweep's job: its directory is named by its number, not by its config)."""
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.files = RunDir(run_dir)
         self.same_run_only = same_run_only
         self.shared = shared = shared or Shared.of(cfg)
         self.problem, self._init, self.abstract_state = shared.problem, shared.init, shared.abstract_state
@@ -155,11 +97,11 @@ class Trainer:
         if cfg.train.objective not in summary_metrics:
             raise GancliError(f"train.objective={cfg.train.objective} is not a metric of this run; choose one of: "
                               f"{', '.join(summary_metrics)}")
-        self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl")
-        self.rollback_log = MetricsLog(self.run_dir / ROLLBACKS_FILE)
+        self.metrics_log = self.files.metrics
+        self.rollback_log = self.files.rollbacks
         self.keys = evaluation_keys(cfg.seed)
         self.evaluator = shared.evaluator
-        self.pictures = RunPictures(self.run_dir / "plots", cfg, self.problem)
+        self.pictures = RunPictures(self.files.plots, cfg, self.problem)
         # Set while it trains: by open, then start.
         self.checkpointer: Checkpointer | None = None
         self.tensorboard: TensorBoardLog | None = None
@@ -178,8 +120,8 @@ class Trainer:
         state, self.saved = self._restore_or_init()
         state = self.shared.place(state)
         # Made now, though Orbax opens it at the first save: it marks a run that has started.
-        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        self.checkpointer = Checkpointer(self.run_dir / "checkpoints", self.cfg.train.keep)
+        self.files.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.checkpointer = Checkpointer(self.files.checkpoints, self.cfg.train.keep)
         return state
 
     def _restore_or_init(self) -> tuple[State, int | None]:
@@ -189,7 +131,7 @@ class Trainer:
         Metrics and pictures logged after that checkpoint are dropped: the resumed run logs those
         steps again, identically. Read before the writable Checkpointer opens, which cleans up.
         """
-        directory = self.run_dir / "checkpoints"
+        directory = self.files.checkpoints
         restored = None
         if directory.is_dir():
             reader = Checkpointer(directory, read_only=True)
@@ -233,10 +175,10 @@ class Trainer:
 
     def start(self, state: State, executor: ThreadPoolExecutor | None) -> None:
         """Open the run's writers (TensorBoard, the pictures' thread) to train on from `state`."""
-        (self.run_dir / FAILURE_FILE).unlink(missing_ok=True)  # an earlier attempt's: this one writes its own
+        self.files.failure_file.unlink(missing_ok=True)  # an earlier attempt's: this one writes its own
         if int(state["step"]) < self.cfg.train.steps:  # an extended run has not finished until it does
-            (self.run_dir / "summary.json").unlink(missing_ok=True)
-        self.tensorboard = TensorBoardLog(self.run_dir / "tb", self.problem.metric_names, resumed_from=self.saved)
+            self.files.summary_file.unlink(missing_ok=True)
+        self.tensorboard = TensorBoardLog(self.files.tensorboard, self.problem.metric_names, resumed_from=self.saved)
         self.drawing = PictureThread(self.pictures, self.tensorboard, executor)  # closed before tensorboard
         self.step = int(state["step"])
         self.last = {k: v for r in self.metrics_log.read() for k, v in r.items() if k in self.problem.metric_names}
@@ -337,8 +279,8 @@ class Trainer:
             _, self.final = self._evaluate(state_of(), self.step, None)
         self.drawing.wait()  # a summary.json says the run is complete: its pictures too
         summary = {"step": self.step, **self.last, **self.final, "steps_per_s": steps_per_s}
-        write_json(self.run_dir / "summary.json", summary)
-        log.info("step %d: %s; summary in %s", self.step, headline(self.final), self.run_dir / "summary.json")
+        self.files.write_summary(summary)
+        log.info("step %d: %s; summary in %s", self.step, headline(self.final), self.files.summary_file)
         return summary
 
     def _records(self, metrics: dict[str, np.ndarray], step: int,
@@ -378,7 +320,7 @@ class Trainer:
                    f"{self.cfg.divergence.name} ({self.cfg.divergence.generator_loss} generator loss){after}; "
                    f"{kept}; lower optim.d.lr and optim.g.lr, choose another divergence, or pass "
                    "train.on_nonfinite=rollback")
-        write_failure(self.run_dir / FAILURE_FILE, first_bad, message)
+        self.files.write_failure(first_bad, message)
         raise TrainingError(message)
 
     def _roll_back(self, state: State, first_bad: int) -> tuple[State, int]:
@@ -417,32 +359,6 @@ class Trainer:
         return restored, to_step
 
 
-def follow_run(cfg: RunConfig, run_dir: Path) -> None:
-    """A follower process of a run over several (see gancli.runner.distributed): the primary's device
-    work, as the primary orders it; exits with the primary's status."""
-    try:
-        shared = Shared.of(cfg)
-        template = jax.jit(shared.init)(np.int32(cfg.seed))  # its layout only: the primary's values replace it
-        chunk = make_train_chunk(shared.problem, cfg.train.chunk)
-    except BaseException:
-        distributed.abandon()  # the primary learns of it at its first order, and stops too
-        raise
-    checkpointer = Checkpointer(Path(run_dir) / "checkpoints", cfg.train.keep)
-    status = distributed.follow(chunk, template, replicated(shared.mesh), checkpointer)
-    if status:
-        raise StoppedByPrimary(status)
-
-
-class StoppedByPrimary(GancliError):
-    """A follower's run ended as process 0's did, with its exit status (process 0 said why)."""
-
-    reported_elsewhere = True
-
-    def __init__(self, status: int):
-        super().__init__(f"process 0 stopped the run with exit status {status}; its output says why")
-        self.exit_status = status
-
-
 def _rollback_step(steps: list[int], first_bad: int, ckpt_every: int) -> int:
     """Where a rollback goes: the newest checkpoint of the ckpt_every schedule before the blow-up,
     not one a Ctrl-C or a shorter earlier run added, so that an uninterrupted run goes back to
@@ -477,7 +393,7 @@ def train_and_evaluate(cfg: RunConfig, run_dir: Path, same_run_only: bool = Fals
     """
     if cfg.train.num_seeds == 1:
         runs = [Trainer(cfg, run_dir, same_run_only)]
-    elif (Path(run_dir) / "checkpoints").is_dir():
+    elif RunDir(run_dir).checkpoints.is_dir():
         raise GancliError(f"{run_dir} holds one seed's run: train.num_seeds={cfg.train.num_seeds} trains seeds into "
                           "directories of their own below a new one (drop train.num_seeds to go on with this run)")
     else:

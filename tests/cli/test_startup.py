@@ -19,7 +19,7 @@ import numpy as np
 from gancli.config.train import parse_config
 from gancli.run_dir.tensorboard import TensorBoardLog
 from gancli.runner.trainer import Trainer
-from gancli.training.step import make_train_chunk
+from gancli.training.chunk import make_train_chunk
 
 trainer = Trainer(parse_config(json.loads(sys.argv[1])), Path(sys.argv[2]))
 state, _ = trainer._restore_or_init()

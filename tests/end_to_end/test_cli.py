@@ -13,7 +13,7 @@ import pytest
 
 from gancli.objectives.critic_losses import NOT_ONE_OBJECTIVE, OBJECTIVES
 from gancli.run_dir.checkpoints import Checkpointer
-from gancli.training.step import build
+from gancli.training.problem import build
 from tests.helpers import (
     GANCLI,
     PLOTS,

@@ -19,11 +19,12 @@ import pytest
 
 from gancli.errors import GancliError, StorageError, TrainingError
 from gancli.run_dir.checkpoints import DAMAGED_SUFFIX, Checkpointer, state_shapes
-from gancli.run_dir.files import FAILURE_FILE, ROLLBACKS_FILE, MetricsLog
-from gancli.run_dir.lock import LOCK_FILE, RunLock
+from gancli.run_dir.files import MetricsLog
+from gancli.run_dir.layout import RunDir
+from gancli.run_dir.lock import RunLock
 from gancli.run_dir.reader import load_run
 from gancli.runner.trainer import train_and_evaluate
-from gancli.training.step import build
+from gancli.training.problem import build
 from tests.helpers import GANCLI, SMOKE, assert_one_line_error, assert_states_equal, compose_config, gancli, saved_state
 
 
@@ -123,14 +124,14 @@ def test_when_every_checkpoint_is_damaged_the_run_stops_and_touches_nothing(fini
     shutil.copytree(finished, run_dir)
     _swap_arrays(run_dir / "checkpoints" / "40")
     (run_dir / "checkpoints" / "20" / "metadata" / "metadata").write_text("{cut sh")
-    before = _tree(run_dir, but=LOCK_FILE)
+    before = _tree(run_dir, but=RunDir(run_dir).lock_file.name)
     with pytest.raises(GancliError) as err:
         train_and_evaluate(smoke("train.steps=60"), run_dir)
     message = str(err.value)
     assert "no intact checkpoint" in message and "nothing was deleted" in message
     assert "step 40: its arrays or metadata differ from those saved" in message
     assert "step 20: its metadata cannot be read" in message
-    assert _tree(run_dir, but=LOCK_FILE) == before
+    assert _tree(run_dir, but=RunDir(run_dir).lock_file.name) == before
 
 
 def test_sample_and_eval_read_the_newest_intact_checkpoint(finished, tmp_path, caplog):
@@ -149,10 +150,10 @@ def test_sample_and_eval_read_the_newest_intact_checkpoint(finished, tmp_path, c
 def test_a_second_writer_is_refused_and_changes_nothing(finished, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(finished, run_dir)
-    before = _tree(run_dir, but=LOCK_FILE)
+    before = _tree(run_dir, but=RunDir(run_dir).lock_file.name)
     with RunLock(run_dir), pytest.raises(GancliError, match="another process .* is training into"):
         train_and_evaluate(smoke("train.steps=60"), run_dir)
-    assert _tree(run_dir, but=LOCK_FILE) == before
+    assert _tree(run_dir, but=RunDir(run_dir).lock_file.name) == before
 
 
 def test_a_killed_process_leaves_no_lock_behind(tmp_path):
@@ -258,7 +259,7 @@ def test_rollback_goes_back_to_the_checkpoint_with_lower_rates_and_finishes(tmp_
     with caplog.at_level(logging.WARNING):
         summary = train_and_evaluate(cfg, tmp_path)
     assert summary["step"] == 200
-    rollbacks = MetricsLog(tmp_path / ROLLBACKS_FILE).read()
+    rollbacks = RunDir(tmp_path).rollbacks.read()
     assert [r["to_step"] for r in rollbacks] == [20] * len(rollbacks) and 1 <= len(rollbacks) <= 3
     assert [r["rollback"] for r in rollbacks] == list(range(1, len(rollbacks) + 1))
     assert rollbacks[0]["lr_scale"] == pytest.approx(0.001)
@@ -267,7 +268,7 @@ def test_rollback_goes_back_to_the_checkpoint_with_lower_rates_and_finishes(tmp_
     assert int(state["rollbacks"]) == len(rollbacks)
     assert float(state["lr_scale"]) == pytest.approx(0.001 ** len(rollbacks))
     assert [r["step"] for r in MetricsLog(tmp_path / "metrics.jsonl").read()] == list(range(10, 201, 10))
-    assert not (tmp_path / FAILURE_FILE).exists()
+    assert not RunDir(tmp_path).failure_file.exists()
 
 
 @pytest.mark.slow
@@ -280,7 +281,8 @@ def test_a_rolled_back_run_resumes_as_if_never_stopped(tmp_path):
     train_and_evaluate(straight, tmp_path / "stopped")
     assert_states_equal(saved_state(straight, tmp_path / "straight", 200),
                         saved_state(straight, tmp_path / "stopped", 200))
-    assert (tmp_path / "straight" / ROLLBACKS_FILE).read_text() == (tmp_path / "stopped" / ROLLBACKS_FILE).read_text()
+    straight_log, stopped_log = RunDir(tmp_path / "straight").rollbacks, RunDir(tmp_path / "stopped").rollbacks
+    assert straight_log.path.read_text() == stopped_log.path.read_text()
 
 
 @pytest.mark.slow
@@ -289,8 +291,8 @@ def test_rollbacks_are_limited_then_the_run_stops(tmp_path):
     with pytest.raises(TrainingError, match=r"after 2 rollback\(s\) with lower learning rates; the checkpoint at "
                                              "step 20 is intact"):
         train_and_evaluate(cfg, tmp_path)
-    assert len(MetricsLog(tmp_path / ROLLBACKS_FILE).read()) == 2
-    assert json.loads((tmp_path / FAILURE_FILE).read_text())["step"] > 20
+    assert len(RunDir(tmp_path).rollbacks.read()) == 2
+    assert json.loads(RunDir(tmp_path).failure_file.read_text())["step"] > 20
     assert Checkpointer(tmp_path / "checkpoints", read_only=True).all_steps() == [20]
 
 
@@ -315,7 +317,8 @@ def test_a_rollback_ignores_a_checkpoint_an_earlier_shorter_run_added(tmp_path):
     assert (tmp_path / "stopped" / "checkpoints" / "21.rolled-back").is_dir()  # set aside, not deleted
     assert_states_equal(saved_state(straight, tmp_path / "straight", 200),
                         saved_state(straight, tmp_path / "stopped", 200))
-    assert (tmp_path / "straight" / ROLLBACKS_FILE).read_text() == (tmp_path / "stopped" / ROLLBACKS_FILE).read_text()
+    straight_log, stopped_log = RunDir(tmp_path / "straight").rollbacks, RunDir(tmp_path / "stopped").rollbacks
+    assert straight_log.path.read_text() == stopped_log.path.read_text()
 
 
 def test_a_checkpoint_saved_before_rollbacks_existed_still_resumes(finished, straight_60, tmp_path):

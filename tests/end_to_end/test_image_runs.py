@@ -15,7 +15,7 @@ from gancli.commands.sample import parse_sample_config, sample_run
 from gancli.errors import GancliError
 from gancli.evaluation.sample_metrics import FEATURE_METRICS, SAMPLE_METRICS
 from gancli.runner.trainer import train_and_evaluate
-from gancli.training.step import build
+from gancli.training.problem import build
 from tests.helpers import PLOTS, gancli
 
 TINY_DCGAN = ("model=dcgan", "model.width=4", "prior.dim=8", "train.eval_samples=200", "data.mode_samples=300")
@@ -162,7 +162,7 @@ def test_the_host_loop_chunk_matches_the_compiled_loop(smoke_config):
     compiled loop): same steps, same skipping past `stop`, same metrics layout as lax.scan's."""
     import jax
 
-    from gancli.training.step import make_train_chunk
+    from gancli.training.chunk import make_train_chunk
 
     problem, init = build(smoke_config("data=digits", *TINY_DCGAN))
     assert problem.host_loop == (jax.default_backend() == "cpu")

@@ -14,7 +14,8 @@ from gancli.data.densities import GaussianMixture
 from gancli.errors import GancliError
 from gancli.players.models import GaussianMixtureModel, kmeans_pp_seeds
 from gancli.runner.trainer import train_and_evaluate
-from gancli.training.step import build, generate, make_train_chunk
+from gancli.training.chunk import make_train_chunk
+from gancli.training.problem import build, generate
 from tests.helpers import PLOTS
 
 GMM = ("model=gmm", "divergence=mle")

@@ -10,15 +10,10 @@ import optax
 import pytest
 
 from gancli.errors import GancliError
-from gancli.training.step import (
-    _critic_update,
-    _generator_objective,
-    build,
-    critic,
-    evaluated_generator,
-    make_train_chunk,
-    pack,
-)
+from gancli.training.chunk import make_train_chunk
+from gancli.training.problem import build, critic, pack
+from gancli.training.state import evaluated_generator
+from gancli.training.step import _critic_update, _generator_objective
 
 
 def test_pack_puts_consecutive_samples_side_by_side(smoke_config):

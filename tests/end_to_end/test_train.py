@@ -11,13 +11,16 @@ import pytest
 from gancli.cli.overrides import group_options
 from gancli.config.train import IMAGE_DATA, TOY_DATA
 from gancli.errors import GancliError
+from gancli.evaluation.critic_view import critic_evaluation
 from gancli.evaluation.sample_metrics import SAMPLE_METRICS
 from gancli.objectives.critic_losses import get_objective
 from gancli.objectives.f_divergences import critic_objective
 from gancli.objectives.heads import heads_from_config
-from gancli.run_dir.files import FAILURE_FILE, MetricsLog, read_failure
+from gancli.run_dir.files import MetricsLog
+from gancli.run_dir.layout import RunDir
 from gancli.runner.trainer import train_and_evaluate
-from gancli.training.step import MLE, build, critic, critic_evaluation, make_train_chunk, pack
+from gancli.training.chunk import make_train_chunk
+from gancli.training.problem import MLE, build, critic, pack
 from tests.helpers import PLOTS, assert_states_equal, saved_state
 
 # A few divergences in the fast suite, one of each kind of critic loss (f-divergence, hinge, Wasserstein with
@@ -231,7 +234,7 @@ def test_nonfinite_loss_stops_and_keeps_the_last_checkpoint(smoke_config, tmp_pa
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["20"]
     assert_states_equal(good, saved_state(cfg, tmp_path, 20))
     assert max(r["step"] for r in MetricsLog(tmp_path / "metrics.jsonl").read()) < first_bad
-    assert read_failure(tmp_path / FAILURE_FILE) == {"step": first_bad, "error": message}  # for gancli report
+    assert RunDir(tmp_path).read_failure() == {"step": first_bad, "error": message}  # for gancli report
     assert not (tmp_path / "summary.json").exists()  # the step-20 summary is not this run's end
     train_and_evaluate(smoke_config("divergence=kl"), tmp_path)  # resumed with sane rates, it finishes
-    assert not (tmp_path / FAILURE_FILE).exists()
+    assert not RunDir(tmp_path).failure_file.exists()

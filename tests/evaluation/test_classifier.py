@@ -18,6 +18,7 @@ import pytest
 
 from gancli.evaluation import classifier as clf
 from gancli.evaluation.classifier import ImageClassifier, cache_path, held_out_split, load, load_or_train
+from gancli.run_dir.files import TMP_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def test_it_learns_the_synthetic_classes_and_describes_itself(trained):
     predicted = classifier.predict(held_out.pixels.reshape(len(held_out.pixels), -1))
     assert (predicted.labels == held_out.labels).mean() >= 0.95
     assert predicted.features.shape == (150, clf.FEATURES) and predicted.confidence.shape == (150,)
-    assert not list(cache.glob(".*.tmp")), "a temporary file was left behind"
+    assert not list(cache.glob(f".*{TMP_SUFFIX}*")), "a temporary file was left behind"
 
 
 def test_a_cached_classifier_is_loaded_not_trained_again(trained, monkeypatch):

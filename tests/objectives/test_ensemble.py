@@ -17,7 +17,8 @@ from gancli.objectives.f_divergences import critic_objective, generator_loss
 from gancli.objectives.heads import critic_objective_of_heads, generator_loss_of_heads, heads_from_config
 from gancli.objectives.penalties import interpolate_gradient_penalty
 from gancli.runner.trainer import train_and_evaluate
-from gancli.training.step import build, critic, make_train_chunk, pack
+from gancli.training.chunk import make_train_chunk
+from gancli.training.problem import build, critic, pack
 
 
 def ensemble(members, weights=None, **kw):

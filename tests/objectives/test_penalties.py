@@ -18,7 +18,8 @@ from gancli.errors import GancliError
 from gancli.objectives.critic_losses import objective_from_config
 from gancli.objectives.f_divergences import DIVERGENCES
 from gancli.objectives.penalties import critic_penalty
-from gancli.training.step import build, make_train_chunk
+from gancli.training.chunk import make_train_chunk
+from gancli.training.problem import build
 from tests.helpers import compose_config, gancli
 
 KEY = jax.random.key(0)

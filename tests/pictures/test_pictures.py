@@ -15,11 +15,12 @@ from PIL import Image
 
 from gancli.config.train import to_dict
 from gancli.errors import StorageError
+from gancli.evaluation.critic_view import critic_surface, surface_label
 from gancli.evaluation.train_state_eval import FRAME_SAMPLES
 from gancli.pictures.drawing_thread import PictureThread
 from gancli.pictures.plots import plot_curves, plot_limits, plot_samples, principal_plane, write_gif
 from gancli.runner.trainer import train_and_evaluate
-from gancli.training.step import build, critic, critic_surface, pack, surface_label
+from gancli.training.problem import build, critic, pack
 from tests.helpers import PLOTS, events, scalar_steps, visible
 
 

@@ -211,7 +211,7 @@ def test_spectral_norm_makes_the_critic_blind_to_kernel_scale():
 @pytest.mark.parametrize("spectral_norm,batch_norm,shared",
                          [(False, True, False), pytest.param(True, False, True, marks=pytest.mark.slow)])
 def test_gradients_and_adam_through_merge_inside_grad(spectral_norm, batch_norm, shared):
-    """The trainer's pattern (gancli.training.step._merge): jit(grad(loss of merge(graph, state,
+    """The trainer's pattern (gancli.training.problem.model_of): jit(grad(loss of merge(graph, state,
     copy=True))) over the whole state; Adam updates every leaf, so the non-Param leaves
     (spectral norm's u and sigma) must get zero gradient and stay as they are."""
     g, d = players(REAL, pack=2, heads=3, shared=shared, spectral_norm=spectral_norm, batch_norm=batch_norm)

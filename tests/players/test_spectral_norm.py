@@ -15,7 +15,8 @@ from gancli.config.train import ModelConfig
 from gancli.objectives.penalties import input_gradients
 from gancli.players.models import make_models
 from gancli.players.shapes import Shapes
-from gancli.training.step import build, make_train_chunk
+from gancli.training.chunk import make_train_chunk
+from gancli.training.problem import build
 from tests.helpers import compose_config
 
 X = jax.random.normal(jax.random.key(1), (256, 4)) * 3.0

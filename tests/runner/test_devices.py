@@ -22,8 +22,9 @@ ON_FOUR_DEVICES = textwrap.dedent("""
     from pathlib import Path
     import jax, numpy as np
     from tests.helpers import compose_config
-    from gancli.training.step import make_train_chunk
-    from gancli.runner.trainer import Shared, train_and_evaluate
+    from gancli.training.chunk import make_train_chunk
+    from gancli.runner.shared import Shared
+    from gancli.runner.trainer import train_and_evaluate
 
     cfg = compose_config(*json.loads(sys.argv[1]))
     shared = Shared.of(cfg)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gancli.errors import GancliError, TrainingError
-from gancli.run_dir.files import FAILURE_FILE
+from gancli.run_dir.layout import RunDir
 from gancli.runner.seeds import combined_summary
 from gancli.runner.trainer import train_and_evaluate
 from tests.helpers import (
@@ -84,11 +84,11 @@ def test_a_seed_whose_loss_turns_non_finite_stops_alone(smoke_config, tmp_path, 
     with pytest.raises(TrainingError, match=r"1 of 3 seeds stopped, the others finished: seed 1 \(.*seed_1\): "
                                             r"non-finite loss in steps 21-30 \(first at step 21\)"):
         train_and_evaluate(smoke_config("train.num_seeds=3"), tmp_path)
-    assert (tmp_path / "seed_1" / FAILURE_FILE).exists() and not (tmp_path / "seed_1" / "summary.json").exists()
+    assert RunDir(tmp_path / "seed_1").failure_file.exists() and not (tmp_path / "seed_1" / "summary.json").exists()
     assert [r["step"] for r in records(tmp_path / "seed_1")] == [10, 20]
     for seed in ("seed_0", "seed_2"):
         assert json.loads((tmp_path / seed / "summary.json").read_text())["step"] == 40
-        assert not (tmp_path / seed / FAILURE_FILE).exists()
+        assert not RunDir(tmp_path / seed).failure_file.exists()
 
 
 def test_groups_that_cannot_train_are_refused(smoke_config, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from gancli.cli.positional import quote
+from gancli.run_dir.layout import RunDir
 
 HELP = """\
 usage: gancli resume <run_dir> [key=value ...]
@@ -42,7 +43,7 @@ def train_arguments(args: list[str]) -> list[str]:
     run_dir, new = Path(args[0]), args[1:]
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
-    saved_file = run_dir / ".hydra" / "overrides.yaml"
+    saved_file = RunDir(run_dir).overrides_file
     if not saved_file.is_file():
         raise ValueError(f"{run_dir} is not a gancli run directory (it has no .hydra/overrides.yaml); "
                          "pass a directory that `gancli train` created, e.g. outputs/train/<timestamp>")

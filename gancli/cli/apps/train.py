@@ -16,6 +16,7 @@ from gancli.cli.apps.resume import merge_overrides
 from gancli.cli.task import run_task
 from gancli.config.train import RunConfig, parse_config, to_dict
 from gancli.run_dir.files import write_atomically
+from gancli.run_dir.layout import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,19 @@ def _record_seed_runs(runs: list[Any]) -> None:
     group_record = Path(hydra_cfg.runtime.output_dir) / str(hydra_cfg.output_subdir) / "config.yaml"
     composed = yaml.safe_load(group_record.read_text()) if group_record.is_file() else to_dict(runs[0].cfg)
     for run in runs:
-        record = run.run_dir / ".hydra"
-        record.mkdir(parents=True, exist_ok=True)
+        files = RunDir(run.run_dir)
+        files.record.mkdir(parents=True, exist_ok=True)
         own = merge_overrides(task, [f"seed={run.cfg.seed}", "train.num_seeds=1"])
         config = {**composed, "seed": run.cfg.seed, "train": {**composed["train"], "num_seeds": 1}}
-        write_atomically(record / "overrides.yaml", lambda tmp, own=own: tmp.write_text(yaml.safe_dump(own)))
-        write_atomically(record / "config.yaml",
+        write_atomically(files.overrides_file, lambda tmp, own=own: tmp.write_text(yaml.safe_dump(own)))
+        write_atomically(files.config_file,
                          lambda tmp, config=config: tmp.write_text(yaml.safe_dump(config, sort_keys=False)))
 
 
 def _train(cfg: RunConfig, run_dir: Path) -> float:
     from gancli.runner import distributed  # imports JAX: keep --help fast
+    from gancli.runner.follower import follow_run
     from gancli.runner.loop import exit_status
-    from gancli.runner.trainer import follow_run
 
     distributed.initialize(cfg.distributed)
     if not distributed.is_primary():  # one of a run's several processes: process 0 leads
