@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from tensorboardX.proto import event_pb2
@@ -24,6 +25,16 @@ SMOKE = ["experiment=smoke", "train.progress=false", "train.plots=false"]  # tes
 PLOTS = "train.plots=true"
 
 GANCLI = str(Path(sys.executable).parent / "gancli")
+
+
+def slow_except(keep, cases):
+    """Parameters for pytest.mark.parametrize: the cases `keep(*case)` picks as they are, every other
+    marked slow. A few cases stand for the family in the fast suite; make test-slow runs them all."""
+    params = []
+    for case in cases:
+        args = case if isinstance(case, tuple) else (case,)
+        params.append(case if keep(*args) else pytest.param(*args, marks=pytest.mark.slow))
+    return params
 
 
 def saved_state(cfg, run_dir, step=None):

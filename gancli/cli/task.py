@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -64,6 +65,19 @@ def failed_jobs() -> list[tuple[str, str]]:
         return []
     jobs = sorted((json.loads(p.read_text()) for p in Path(folder).glob("*.json")), key=lambda job: job["time_ns"])
     return [(job["dir"], job["error"]) for job in jobs]
+
+
+def hydra_app(command: str, parse: Callable[[dict[str, Any]], C], run: Callable[[C, Path], Any]) -> Callable[[], Any]:
+    """The Hydra app of `gancli <command>` over conf/<command>.yaml: run_task(parse, run) in its run dir.
+
+    Every app's conf sets hydra.job.name, so the jobs are named by their command, not by this module.
+    """
+
+    @hydra.main(config_path="pkg://gancli.conf", config_name=command, version_base="1.3")
+    def app(cfg: DictConfig) -> Any:
+        return run_task(f"gancli {command}", cfg, parse, run)
+
+    return app
 
 
 def run_task(command: str, cfg: DictConfig, parse: Callable[[dict[str, Any]], C],

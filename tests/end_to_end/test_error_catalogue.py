@@ -13,6 +13,10 @@ import pytest
 from tests.end_to_end.error_catalogue import CASES, DOC, documented, prepare
 from tests.helpers import GANCLI, gancli
 
+# Every case is a subprocess, and preparing them trains a few runs: about a minute (make test-slow,
+# and make errors, which rewrites docs/errors.md from the same cases).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory, env):

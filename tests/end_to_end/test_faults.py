@@ -254,6 +254,7 @@ def _blown_up_run(tmp_path, *overrides):
     return smoke(*BLOW_UP, "train.on_nonfinite=rollback", *overrides)
 
 
+@pytest.mark.slow  # a run that blows up, rolled back: the fast suite checks the rollback state
 def test_rollback_goes_back_to_the_checkpoint_with_lower_rates_and_finishes(tmp_path, caplog):
     cfg = _blown_up_run(tmp_path, "train.steps=200", "train.rollback_lr_factor=0.001")
     with caplog.at_level(logging.WARNING):

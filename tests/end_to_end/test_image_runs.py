@@ -32,6 +32,7 @@ def digits_run(tmp_path_factory):
     return cfg, run_dir, summary
 
 
+@pytest.mark.slow  # trains DCGAN on the digits and their classifier: half a minute
 def test_dcgan_on_digits_logs_the_image_metrics(digits_run):
     cfg, run_dir, summary = digits_run
     assert cfg.model.name == "dcgan" and cfg.data.name == "digits" and cfg.prior.dim == 8
@@ -47,6 +48,7 @@ def test_dcgan_on_digits_logs_the_image_metrics(digits_run):
     assert [r["step"] for r in evals if "frechet_distance" in r] == [20, 40]
 
 
+@pytest.mark.slow
 def test_a_run_on_images_draws_sample_grids(digits_run):
     _, run_dir, _ = digits_run
     plots = run_dir / "plots"
@@ -62,6 +64,7 @@ def test_a_run_on_images_draws_sample_grids(digits_run):
     assert b"plots/samples" in tags  # the grid is in TensorBoard too
 
 
+@pytest.mark.slow
 def test_eval_of_an_image_run_reproduces_its_logged_metrics(digits_run, tmp_path):
     cfg, run_dir, summary = digits_run
     result = eval_run(parse_eval_config({"run_dir": str(run_dir)}), tmp_path)
@@ -69,6 +72,7 @@ def test_eval_of_an_image_run_reproduces_its_logged_metrics(digits_run, tmp_path
         assert result[name] == pytest.approx(summary[name], rel=1e-5), name
 
 
+@pytest.mark.slow
 def test_sample_of_an_image_run_writes_a_grid(digits_run, tmp_path):
     _, run_dir, _ = digits_run
     written = sample_run(parse_sample_config({"run_dir": str(run_dir), "n": 100, "out": str(tmp_path / "s.npy")}))
@@ -78,6 +82,7 @@ def test_sample_of_an_image_run_writes_a_grid(digits_run, tmp_path):
         assert grid.size[0] == grid.size[1]  # 64 images: 8 x 8
 
 
+@pytest.mark.slow
 def test_unlabelled_images_train_with_pixel_metrics(smoke_config, tmp_path):
     """A folder of the user's PNGs with no class folders: no classifier, metrics in pixel space."""
     folder = tmp_path / "pictures"
@@ -157,6 +162,7 @@ def test_gancli_sample_writes_an_image_grid_from_the_command_line(env, tmp_path)
     with Image.open(run / "samples.png") as grid:
         assert grid.mode == "L" and grid.size[0] == grid.size[1]
 
+@pytest.mark.slow
 def test_the_host_loop_chunk_matches_the_compiled_loop(smoke_config):
     """A convolutional model's chunk loops on the host (XLA's CPU convolutions are slow inside a
     compiled loop): same steps, same skipping past `stop`, same metrics layout as lax.scan's."""

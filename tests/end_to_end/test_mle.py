@@ -57,6 +57,7 @@ def test_samples_follow_the_model():
     np.testing.assert_allclose(np.cov(x.T), chol @ chol.T, atol=0.03)
 
 
+@pytest.mark.slow  # trains 1,000 steps
 def test_mle_raises_the_likelihood_and_finds_the_modes(smoke_config):
     """On two 1-D modes at -1 and +1, a 2-component mixture climbs the log-likelihood and puts its
     means on the modes."""

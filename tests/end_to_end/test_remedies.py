@@ -31,6 +31,7 @@ def test_packed_critic_sees_pack_times_the_data_dimension(smoke_config):
     assert scores.shape == (16, 1)
 
 
+@pytest.mark.slow
 def test_packed_run_trains(smoke_config):
     problem, init = build(smoke_config("model.pack=2", "divergence=wgan_gp"))
     state, metrics = make_train_chunk(problem, 10)(jax.jit(init)(), np.int32(10))
@@ -52,6 +53,7 @@ def _flat(tree):
     return np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
 
 
+@pytest.mark.slow
 def test_unrolling_a_frozen_critic_changes_nothing(smoke_config):
     """With a critic learning rate of 0, k unrolled updates leave D as it was: same loss, same gradient."""
     problem, init = build(smoke_config())
@@ -63,6 +65,7 @@ def test_unrolling_a_frozen_critic_changes_nothing(smoke_config):
     np.testing.assert_allclose(_flat(grad), _flat(plain_grad), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_generator_differentiates_through_the_unrolled_critic_updates(smoke_config):
     """G's unrolled gradient includes how D's updates depend on G (Metz et al. 2017, eq. 12): it
     differs from the gradient at the same updated critic with that dependence cut."""
@@ -91,6 +94,7 @@ def test_generator_differentiates_through_the_unrolled_critic_updates(smoke_conf
     assert not np.allclose(_flat(cut_grad), _flat(grad), rtol=1e-3, atol=1e-6)  # ... but another gradient
 
 
+@pytest.mark.slow
 def test_unrolled_run_trains_and_stays_finite(smoke_config):
     problem, init = build(smoke_config("train.unroll_steps=2"))
     state, metrics = make_train_chunk(problem, 10)(jax.jit(init)(), np.int32(10))
@@ -103,7 +107,8 @@ def _weighted_mean(weights, iterates):
     return [sum(w * g[i] for w, g in zip(weights, leaves, strict=True)) / sum(weights) for i in range(len(leaves[0]))]
 
 
-@pytest.mark.parametrize("later_decay", [0.9, 0.5])  # 0.5: a resume that changes train.ema_decay
+# 0.5: a resume that changes train.ema_decay (the fast suite runs that one; make test-slow both)
+@pytest.mark.parametrize("later_decay", [pytest.param(0.9, marks=pytest.mark.slow), 0.5])
 def test_ema_is_a_weighted_mean_of_the_iterates_and_what_evaluation_uses(smoke_config, later_decay):
     problem, init = build(smoke_config("train.ema_decay=0.9"))
     state = jax.jit(init)()

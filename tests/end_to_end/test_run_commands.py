@@ -46,6 +46,7 @@ def test_eval_of_an_older_checkpoint_reproduces_what_was_logged_then(run_dir):
     assert result["recall"] == logged["recall"] and result["critic_estimate"] == logged["critic_estimate"]
 
 
+@pytest.mark.slow
 def test_eval_with_another_seed_and_size_draws_other_samples(run_dir):
     result = eval_run(EvalConfig(run_dir=str(run_dir), n=300, seed=7))
     default = eval_run(EvalConfig(run_dir=str(run_dir)))
@@ -112,6 +113,7 @@ def test_reading_a_run_changes_nothing_in_it(run_dir):
         leftover.rmdir()
 
 
+@pytest.mark.slow  # a sweep of subprocesses
 def test_eval_sweeps_write_into_their_job_directories(env, run_dir, tmp_path):
     sweep = tmp_path / "sweep"
     result = gancli(env, "eval", "-m", str(run_dir), "n=50,60", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
@@ -155,6 +157,7 @@ def test_sample_refuses_a_bad_out(run_dir):
         sample_run(SampleConfig(run_dir=str(run_dir), out=str(run_dir / "no" / "x.npy")))
 
 
+@pytest.mark.slow  # subprocesses
 def test_eval_and_sample_from_the_command_line(env, run_dir, tmp_path):
     record = run_dir / ".hydra" / "config.yaml"  # what `gancli train` leaves: these commands must not rewrite it
     record.parent.mkdir(exist_ok=True)
@@ -170,6 +173,7 @@ def test_eval_and_sample_from_the_command_line(env, run_dir, tmp_path):
     assert [p.name for p in record.parent.iterdir()] == ["config.yaml"] and record.read_text() == "seed: 0\n"
 
 
+@pytest.mark.slow  # subprocesses; the fast suite checks each refusal in-process above
 @pytest.mark.parametrize(("args", "fragments"), [
     (["eval"], ["name the run directory to read: gancli eval <run_dir>"]),
     (["sample", "a", "b"], ["reads one run directory, got 2"]),

@@ -7,10 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
-from omegaconf import DictConfig
-
-from gancli.cli.task import run_task
+from gancli.cli.task import hydra_app
 
 
 def _parse(raw: dict[str, Any]) -> Any:
@@ -28,7 +25,4 @@ def _estimate(cfg: Any, run_dir: Path) -> float:
     return float(result["estimate"])
 
 
-@hydra.main(config_path="pkg://gancli.conf", config_name="estimate", version_base="1.3")
-def app(cfg: DictConfig) -> float:
-    """Estimate D_f(P||Q) in Hydra's run dir; return the estimate to sweepers."""
-    return run_task("gancli estimate", cfg, _parse, _estimate)
+app = hydra_app("estimate", _parse, _estimate)  # returns the estimate to sweepers

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
 
-from gancli.cli.task import run_task
+from gancli.cli.task import hydra_app
 
 
 def _parse(raw: dict[str, Any]) -> Any:
@@ -30,6 +28,4 @@ def _eval(cfg: Any, output_dir: Path) -> None:
     print(f"(written to {eval_file(cfg, out_dir)})", flush=True)
 
 
-@hydra.main(config_path="pkg://gancli.conf", config_name="eval", version_base="1.3")
-def app(cfg: DictConfig) -> None:
-    run_task("gancli eval", cfg, _parse, _eval)
+app = hydra_app("eval", _parse, _eval)

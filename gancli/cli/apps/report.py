@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import hydra
-from omegaconf import DictConfig
-
-from gancli.cli.task import run_task
+from gancli.cli.task import hydra_app
 
 
 def _parse(raw: dict[str, Any]) -> Any:
@@ -25,6 +22,4 @@ def _report(cfg: Any, _output_dir: Path) -> None:
     print(f"(written to {written['report']}, {written['csv']} and {written['png']})", flush=True)
 
 
-@hydra.main(config_path="pkg://gancli.conf", config_name="report", version_base="1.3")
-def app(cfg: DictConfig) -> None:
-    run_task("gancli report", cfg, _parse, _report)
+app = hydra_app("report", _parse, _report)

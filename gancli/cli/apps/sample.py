@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
 
-from gancli.cli.task import run_task
+from gancli.cli.task import hydra_app
 
 
 def _parse(raw: dict[str, Any]) -> Any:
@@ -28,6 +26,4 @@ def _sample(cfg: Any, output_dir: Path) -> None:
     print(json.dumps(sample_run(cfg, default_dir)), flush=True)
 
 
-@hydra.main(config_path="pkg://gancli.conf", config_name="sample", version_base="1.3")
-def app(cfg: DictConfig) -> None:
-    run_task("gancli sample", cfg, _parse, _sample)
+app = hydra_app("sample", _parse, _sample)

@@ -6,14 +6,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
 
 from gancli.cli.apps.resume import merge_overrides
-from gancli.cli.task import run_task
+from gancli.cli.task import hydra_app
 from gancli.config.train import RunConfig, parse_config, to_dict
 from gancli.run_dir.files import write_atomically
 from gancli.run_dir.layout import RunDir
@@ -84,7 +82,4 @@ def _train_here(cfg: RunConfig, run_dir: Path) -> float:
     return float("nan") if value is None else float(value)  # mode_kl is None with no high-quality sample
 
 
-@hydra.main(config_path="pkg://gancli.conf", config_name="train", version_base="1.3")
-def app(cfg: DictConfig) -> float:
-    """Train one run in Hydra's run dir; return the chosen summary metric to sweepers."""
-    return run_task("gancli train", cfg, parse_config, _train)
+app = hydra_app("train", parse_config, _train)  # returns the run's train.objective to sweepers
