@@ -1,5 +1,6 @@
 """The package's shape: every module imports on its own, no two modules import each other (directly
-or around a cycle), and no module reaches for another module's underscore names."""
+or around a cycle), no module reaches for another module's underscore names, and every module has
+a test file of its own where tests/ mirrors gancli/."""
 
 from __future__ import annotations
 
@@ -90,3 +91,30 @@ def test_the_check_finds_a_foreign_underscore_name(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("from gancli.runner.trainer import _merge\nrun._open()\nself._ok()\n")
     assert foreign_private_uses(sample) == ["sample.py:1 _merge", "sample.py:2 ._open"]
+
+
+TESTS = Path(__file__).resolve().parent
+# Modules whose tests are elsewhere, and why.
+TESTED_ELSEWHERE = {
+    "gancli.__main__": "two lines that run gancli.cli.main: tests/cli/test_startup.py runs `python -m gancli`",
+}
+
+
+def own_test_file(name: str) -> Path:
+    """gancli.run_dir.lock -> tests/run_dir/test_lock.py: where a module's own tests live."""
+    *package, module = name.split(".")[1:]
+    return TESTS.joinpath(*package, f"test_{module}.py")
+
+
+OWN_TESTED = sorted(name for name, path in MODULES.items()
+                    if path.name != "__init__.py" and name not in TESTED_ELSEWHERE)
+
+
+@pytest.mark.parametrize("name", OWN_TESTED)
+def test_every_module_has_a_test_file_of_its_own(name):
+    """tests/ mirrors gancli/: each module's fast tests are in the file named after it."""
+    path = own_test_file(name)
+    assert path.is_file(), f"{name} has no {path.relative_to(TESTS.parent)}"
+    tests = [node for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+    assert tests, f"{path.relative_to(TESTS.parent)} holds no test"

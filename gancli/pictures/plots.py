@@ -15,10 +15,11 @@ from gancli.run_dir.files import write_atomically  # noqa: E402
 
 
 def save_figure(fig: plt.Figure, path: Path, tight: bool = True) -> None:
-    if tight:
-        fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `fig` to `path` and close it, whatever fails: pyplot keeps every open figure alive."""
     try:
+        if tight:
+            fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, fig.savefig)  # a kill mid-write leaves the old picture, not half a new one
     finally:
         plt.close(fig)

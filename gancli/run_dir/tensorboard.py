@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+_opened = itertools.count()  # the logs this process has opened
 
 
 class TensorBoardLog:
@@ -34,8 +37,9 @@ class TensorBoardLog:
         self._event = Event
         self.train_metrics = set(train_metrics)
         Path(directory).mkdir(parents=True, exist_ok=True)
-        # The pid in the name: two attempts started within one second get files of their own.
-        self._writer = EventsWriter(str(Path(directory) / "events"), f".{os.getpid()}")
+        # The file is named by the second it opens in: the pid and a count of this process's logs
+        # give two attempts started within one second (in two processes, or one) files of their own.
+        self._writer = EventsWriter(str(Path(directory) / "events"), f".{os.getpid()}.{next(_opened)}")
         self._session_log = SessionLog
         if resumed_from is not None:
             self.purge_after(resumed_from)

@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from gancli.config.train import to_dict
 
 FIRST_STEPS = """
@@ -29,6 +31,7 @@ print(json.dumps(sorted(m for m in ("matplotlib", "orbax", "torch") if m in sys.
 """
 
 
+@pytest.mark.slow  # a subprocess that trains
 def test_training_starts_without_importing_what_it_needs_later(smoke_config, tmp_path):
     # A stand-in torch that fails loudly if imported: tensorboardX must be imported without it.
     fake = tmp_path / "site" / "torch"

@@ -322,6 +322,7 @@ def test_a_rollback_ignores_a_checkpoint_an_earlier_shorter_run_added(tmp_path):
     assert straight_log.path.read_text() == stopped_log.path.read_text()
 
 
+@pytest.mark.slow  # two runs; tests/run_dir/test_reader.py reads such a checkpoint
 def test_a_checkpoint_saved_before_rollbacks_existed_still_resumes(finished, straight_60, tmp_path):
     """gancli 0.1.0 saved no lr_scale or rollbacks: such a state resumes at full rates, exactly."""
     cfg = smoke("train.steps=60")

@@ -95,6 +95,7 @@ def test_mle_run_leaves_the_usual_run_files_and_resumes_exactly(smoke_config, tm
             == (tmp_path / "split" / "metrics.jsonl").read_text())
 
 
+@pytest.mark.slow
 def test_kmeans_pp_seeds_one_mean_per_well_separated_mode():
     """On 8 modes far apart, k-means++ puts each of 8 seeds on a different mode (for most keys)."""
     data = GaussianMixture.isotropic(np.array([[np.cos(a), np.sin(a)] for a in np.arange(8) * np.pi / 4]), 0.01)
@@ -113,6 +114,7 @@ def test_summary_objective_must_be_a_metric_of_the_run(smoke_config, tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_gmm_draws_its_own_samples(smoke_config):
     problem, init = build(smoke_config(*GMM, "model.components=4"))
     x = generate(problem, jax.jit(init)()["g"], jax.random.key(0), 100)

@@ -107,8 +107,9 @@ def _weighted_mean(weights, iterates):
     return [sum(w * g[i] for w, g in zip(weights, leaves, strict=True)) / sum(weights) for i in range(len(leaves[0]))]
 
 
-# 0.5: a resume that changes train.ema_decay (the fast suite runs that one; make test-slow both)
-@pytest.mark.parametrize("later_decay", [pytest.param(0.9, marks=pytest.mark.slow), 0.5])
+# 0.5: a resume that changes train.ema_decay. Slow: tests/training/ checks the average in the fast suite.
+@pytest.mark.slow
+@pytest.mark.parametrize("later_decay", [0.9, 0.5])
 def test_ema_is_a_weighted_mean_of_the_iterates_and_what_evaluation_uses(smoke_config, later_decay):
     problem, init = build(smoke_config("train.ema_decay=0.9"))
     state = jax.jit(init)()

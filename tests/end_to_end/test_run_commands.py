@@ -73,6 +73,7 @@ def test_samples_are_the_ones_the_evaluation_scored(run_dir):
     assert Image.open(out.with_suffix(".png")).size[0] >= 400
 
 
+@pytest.mark.slow
 def test_eval_of_a_samples_file_scores_it_as_the_run_scored_its_own(run_dir):
     """The samples `gancli sample` draws with the run's defaults, scored from their file, give
     the run's final numbers: same metrics, same real samples, same critic."""
@@ -87,6 +88,7 @@ def test_eval_of_a_samples_file_scores_it_as_the_run_scored_its_own(run_dir):
     assert eval_run(EvalConfig(run_dir=str(run_dir), samples=str(out), n=100))["n"] == 100  # the first n
 
 
+@pytest.mark.slow
 def test_many_samples_are_drawn_in_batches(run_dir):
     out = run_dir.parent / "many.npy"
     sample_run(SampleConfig(run_dir=str(run_dir), n=SAMPLE_BATCH + 10, out=str(out), step=20, seed=3))
@@ -95,6 +97,7 @@ def test_many_samples_are_drawn_in_batches(run_dir):
     assert not np.array_equal(samples[:10], samples[SAMPLE_BATCH: SAMPLE_BATCH + 10])  # batches differ
 
 
+@pytest.mark.slow
 def test_sample_defaults_to_the_run_directory(run_dir):
     sample_run(SampleConfig(run_dir=str(run_dir), n=10))
     assert np.load(run_dir / "samples.npy").shape == (10, 2) and (run_dir / "samples.png").exists()

@@ -85,6 +85,7 @@ def test_registry_errors():
     assert get_objective("alpha", alpha=3.0).params == {"alpha": 3.0}
 
 
+@pytest.mark.slow  # trains a critic each: tests/commands/test_estimate.py trains one in the fast suite
 @pytest.mark.parametrize("name", POINTWISE)
 def test_trained_critic_reaches_the_optimum_within_5_percent(name):
     loss, p, q = CRITIC_LOSSES[name], gaussian(0.0, 1.0), gaussian(0.5, 1.1)

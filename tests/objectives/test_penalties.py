@@ -105,6 +105,7 @@ def test_penalty_none_ignores_a_leftover_weight():
     objective_from_config(DivergenceConfig(name="kl", penalty="none", penalty_weight=3.0))
 
 
+@pytest.mark.slow  # trains two critics
 def test_estimate_trains_the_bare_bound(tmp_path):
     """gancli estimate drops a training penalty (its value would bias the bound), keeping only
     WGAN-GP's Lipschitz constraint: the same estimate with and without divergence.penalty."""
@@ -127,6 +128,7 @@ def test_estimate_trains_the_bare_bound(tmp_path):
 TRAINED = [d for d in group_options("divergence") if d != "mle"]
 
 
+@pytest.mark.slow  # 200 steps each: tests/end_to_end/test_train.py trains gan in the fast suite
 @pytest.mark.parametrize("divergence", TRAINED)
 def test_every_divergence_trains_200_steps_with_its_defaults_and_stays_finite(divergence):
     cfg = compose_config(f"divergence={divergence}", "model.hidden=32", "model.depth=2", "train.batch_size=64")

@@ -58,6 +58,7 @@ def test_activations_map_into_the_conjugates_domain(name, v):
     assert lo < t < hi or (name == "tv" and lo <= t <= hi)  # tv's domain is closed
 
 
+@pytest.mark.slow  # each input length compiles anew: ten seconds a loss
 @pytest.mark.parametrize("name", TAME)
 @settings(max_examples=100, deadline=None)
 @given(v=st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=16))

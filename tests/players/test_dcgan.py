@@ -148,6 +148,7 @@ def test_batch_norm_uses_the_batch_statistics():
     assert set(dict(nnx.to_flat_state(nnx.state(norm)))) == {("scale",), ("bias",)}
 
 
+@pytest.mark.slow  # builds the full-size 28x28 players eagerly
 def test_generator_pre_activations_are_normalised_at_init():
     g, _ = players(REAL)
     z = z_batch(32)
@@ -156,6 +157,7 @@ def test_generator_pre_activations_are_normalised_at_init():
     np.testing.assert_allclose(pre.var(axis=(0, 1, 2)), 1.0, atol=1e-3)
 
 
+@pytest.mark.slow  # full-size players, eagerly
 def test_a_sample_depends_on_its_batch_only_with_batch_norm():
     z = z_batch(8)
     for batch_norm in (True, False):
@@ -178,7 +180,8 @@ def _sn_kernels(d, x):
     return [np.asarray(k) for k in jax.jit(kernels)(state, x)]
 
 
-@pytest.mark.parametrize("pack,shared", [(1, True), pytest.param(2, False, marks=pytest.mark.slow)])
+@pytest.mark.slow  # full-size critics, eagerly: tests/players/test_spectral_norm.py checks the MLP's in the fast suite
+@pytest.mark.parametrize("pack,shared", [(1, True), (2, False)])
 def test_spectral_norm_gives_unit_largest_singular_value(pack, shared):
     _, d = players(REAL, pack=pack, heads=3, shared=shared, spectral_norm=True)
     kernels = _sn_kernels(d, jnp.zeros((2, 784 * pack)))
@@ -192,6 +195,7 @@ def test_spectral_norm_gives_unit_largest_singular_value(pack, shared):
         assert 1 - 1e-5 <= sigma <= 1.03, sigma
 
 
+@pytest.mark.slow  # two full-size critics
 def test_spectral_norm_makes_the_critic_blind_to_kernel_scale():
     """D_SN(c W) = D_SN(W): W / sigma(W) does not change when every kernel is scaled; without
     spectral norm the critic changes."""
@@ -208,8 +212,8 @@ def test_spectral_norm_makes_the_critic_blind_to_kernel_scale():
     assert not np.allclose(outputs[True], outputs[False])
 
 
-@pytest.mark.parametrize("spectral_norm,batch_norm,shared",
-                         [(False, True, False), pytest.param(True, False, True, marks=pytest.mark.slow)])
+@pytest.mark.slow  # full-size players through jit(grad): tests/training/test_step.py steps the MLP's in the fast suite
+@pytest.mark.parametrize("spectral_norm,batch_norm,shared", [(False, True, False), (True, False, True)])
 def test_gradients_and_adam_through_merge_inside_grad(spectral_norm, batch_norm, shared):
     """The trainer's pattern (gancli.training.problem.model_of): jit(grad(loss of merge(graph, state,
     copy=True))) over the whole state; Adam updates every leaf, so the non-Param leaves

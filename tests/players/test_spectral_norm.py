@@ -63,6 +63,7 @@ def test_the_critic_is_one_lipschitz_whatever_the_kernel_scale():
     assert np.linalg.norm(np.asarray(input_gradients(lambda x: plain(x)[:, 0], X)), axis=1).max() > 10
 
 
+@pytest.mark.slow  # trains a run
 def test_a_spectrally_normalised_critic_trains_on_the_ring():
     cfg = compose_config("model.spectral_norm=true", "model.hidden=32", "model.depth=2", "train.batch_size=64")
     cfg = replace(cfg, train=replace(cfg.train, chunk=100))
