@@ -222,7 +222,7 @@ def render(rows: list[tuple[Case, int, str]]) -> str:
         "",
         "Every row is a mistake a user can make, the command that makes it, the exit status, and the",
         "message gancli prints on stderr, exactly. Each exits non-zero with one line and no traceback,",
-        "and changes nothing on disk. `make test` checks every row (tests/end_to_end/test_error_catalogue.py);",
+        "and changes nothing on disk. `make test-slow` checks every row (tests/end_to_end/test_error_catalogue.py);",
         "`make errors` rewrites this page. The commands run in a folder holding a finished run `run`,",
         "a folder `not_a_run`, a run `started` with no checkpoint yet, and broken sample files.",
         "",
