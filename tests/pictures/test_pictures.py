@@ -24,6 +24,7 @@ def image_steps(found, tag):
             v.HasField("image")]
 
 
+@pytest.mark.slow  # trains a run, draws each picture: tests/pictures/test_run_pictures.py renders each, fast
 def test_a_run_leaves_every_picture_at_every_evaluation(smoke_config, tmp_path):
     train_and_evaluate(smoke_config(PLOTS), tmp_path)  # evaluations at 20 and 40
     plots = tmp_path / "plots"

@@ -42,7 +42,8 @@ def used_kernels(graph, state, x):
     return [np.asarray(layer.layer_instance.kernel[...]) for c in critics for layer in [*c.hidden, c.out]]
 
 
-@pytest.mark.parametrize("heads,shared", [(1, True), (2, False)])
+# The second case compiles anew: make test-slow.
+@pytest.mark.parametrize("heads,shared", [(1, True), pytest.param(2, False, marks=pytest.mark.slow)])
 def test_every_layer_has_unit_largest_singular_value(heads, shared):
     _, (graph, state) = critic_function(True, heads, shared)
     kernels = used_kernels(graph, state, X)
