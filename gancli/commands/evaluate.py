@@ -7,14 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gancli.config.schema import bounds, parse
 from gancli.data.sample_file import load_samples
 from gancli.errors import GancliError
 from gancli.evaluation.sample_metrics import MIN_SAMPLES
-from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
+from gancli.evaluation.train_state_eval import Evaluator
 from gancli.run_dir.files import write_json
 from gancli.run_dir.layout import RunDir
 from gancli.run_dir.reader import load_run
+from gancli.training.keys import evaluation_keys
 
 # The k-NN metrics hold a few n x n float64 distance matrices: 20,000 samples take ~10 GB.
 MAX_SAMPLES = 20000
@@ -73,6 +76,7 @@ def format_table(result: dict[str, Any]) -> str:
     width = max(map(len, result))
     lines = []
     for name, value in result.items():
-        shown = "n/a" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+        # NumPy's float32 is no Python float (its float64 is): round every floating value alike.
+        shown = "n/a" if value is None else f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
         lines.append(f"{name:<{width}}  {shown}")
     return "\n".join(lines)

@@ -62,6 +62,8 @@ def test_the_table_aligns_values_after_the_longest_name_and_rounds_floats_to_4_d
     table = format_table({"n": 5000, "precision": 1234567.0, "ok": 0.5, "label": "gan", "x": None})
     assert table.splitlines() == ["n          5000", "precision  1.235e+06", "ok         0.5", "label      gan",
                                   "x          n/a"]
+    assert format_table({"fid": np.float32(1 / 3), "kl": np.float64(2 / 3)}).splitlines() == ["fid  0.3333",
+                                                                                              "kl   0.6667"]
 
 
 def test_eval_defaults_to_the_newest_checkpoint_and_the_runs_sample_count(run_dir, tmp_path):

@@ -23,13 +23,11 @@ from gancli.training.chunk import make_train_chunk
 from gancli.training.problem import MLE, build, critic, pack
 from tests.helpers import PLOTS, assert_states_equal, saved_state
 
-# One divergence in the fast suite; make test-slow trains every one (tests/objectives/ checks each loss's
-# formulas, and that each trains 200 steps with its defaults and stays finite).
-FAST_DIVERGENCES = ("gan",)
 
-
-@pytest.mark.parametrize("divergence", [d if d in FAST_DIVERGENCES else pytest.param(d, marks=pytest.mark.slow)
-                                        for d in group_options("divergence") if d != MLE])
+# Every divergence trains a smoke run: make test-slow. In the fast suite, test_training_learns_the_ring
+# trains the default (gan), and tests/objectives/ checks each loss's formulas.
+@pytest.mark.slow
+@pytest.mark.parametrize("divergence", [d for d in group_options("divergence") if d != MLE])
 def test_every_divergence_trains(smoke_config, tmp_path, divergence):
     """Every adversarial divergence (MLE has a test file of its own: tests/end_to_end/test_mle.py)."""
     cfg = smoke_config(f"divergence={divergence}", PLOTS)  # every critic's surface is drawn

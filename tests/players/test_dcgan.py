@@ -258,8 +258,8 @@ def test_players_trace_under_eval_shape():
     assert leaves and all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in leaves)
 
 
-@pytest.mark.parametrize("h, w, c_in, c_out", [(4, 6, 2, 4), pytest.param(7, 7, 5, 3, marks=pytest.mark.slow),
-                                                pytest.param(14, 14, 3, 1, marks=pytest.mark.slow)])
+@pytest.mark.slow  # compiles convolutions for each shape: seconds each
+@pytest.mark.parametrize("h, w, c_in, c_out", [(4, 6, 2, 4), (7, 7, 5, 3), (14, 14, 3, 1)])
 def test_upconv_is_the_transposed_convolution(h, w, c_in, c_out):
     """UpConv computes nnx.ConvTranspose(kernel 4, stride 2, 'SAME') of the same kernel, by a faster route."""
     from gancli.players.dcgan import UpConv

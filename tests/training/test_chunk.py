@@ -51,6 +51,7 @@ def test_a_chunk_runs_its_steps_up_to_the_stop_and_skips_the_rest(smoke):
         assert np.all(np.asarray(metrics[name])[2:] == 0) and np.all(np.asarray(metrics[name])[:2] != 0)
 
 
+@pytest.mark.slow  # compiles the step twice more; tests/end_to_end/test_image_runs.py checks DCGAN's
 def test_the_host_loop_runs_the_same_steps_as_the_compiled_loop(smoke):
     """problem.host_loop (convolutions on a CPU) loops one jitted train step on the host: the same
     steps, the same metrics, the same skipped tail."""
