@@ -136,8 +136,9 @@ def steady_state(batch: int, steps_per_rep: int, reps: int, device: str = "cpu")
     import torch
     from torch_reference import ReferenceGAN
 
-    from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
+    from gancli.evaluation.train_state_eval import Evaluator
     from gancli.training.chunk import make_train_chunk
+    from gancli.training.keys import evaluation_keys
     from gancli.training.problem import build
     from gancli.training.step import train_step
 
@@ -326,11 +327,12 @@ def overheads(work: Path, reps: int = 7) -> dict[str, list[float]]:
     import jax
 
     from gancli.config.train import to_dict
-    from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
+    from gancli.evaluation.train_state_eval import Evaluator
     from gancli.pictures.run_pictures import RunPictures
     from gancli.run_dir.checkpoints import Checkpointer, state_shapes
     from gancli.run_dir.files import MetricsLog
     from gancli.run_dir.tensorboard import TensorBoardLog
+    from gancli.training.keys import evaluation_keys
     from gancli.training.problem import build
 
     cfg = compose()

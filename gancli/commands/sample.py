@@ -7,17 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
 from gancli.config.schema import bounds, parse
 from gancli.errors import GancliError
-from gancli.evaluation.train_state_eval import Evaluator, evaluation_keys
+from gancli.evaluation.train_state_eval import Evaluator
 from gancli.pictures.image_grid import GRID_SAMPLES, save_grid
 from gancli.pictures.plots import plot_samples
 from gancli.run_dir.files import write_atomically
 from gancli.run_dir.layout import RunDir
 from gancli.run_dir.reader import load_run
+from gancli.training.keys import evaluation_key, evaluation_keys
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def sample_run(cfg: SampleConfig, default_dir: Path | None = None) -> dict[str, 
     seed = run.cfg.seed if cfg.seed is None else cfg.seed
     evaluator = Evaluator(run.problem, cfg.n)
     keys = evaluation_keys(seed)
-    samples = evaluator.samples(run.state, jax.random.fold_in(keys.samples, run.step), cfg.n)
+    samples = evaluator.samples(run.state, evaluation_key(keys, run.step), cfg.n)
     write_atomically(out, lambda tmp: np.save(tmp, samples))
     picture = out.with_suffix(".png")
     data = run.problem.data

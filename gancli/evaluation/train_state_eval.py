@@ -6,7 +6,6 @@ same keys: evaluating a checkpoint with the run's own seed reproduces the number
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -17,26 +16,13 @@ from jax import Array
 from gancli.evaluation.critic_view import critic_evaluation, critic_surface
 from gancli.evaluation.sample_metrics import evaluate_samples
 from gancli.pictures.image_grid import GRID_SAMPLES
-from gancli.training.problem import GanProblem, generate, run_keys
+from gancli.training.keys import EvaluationKeys, evaluation_key, mode_count_key, sample_batch_key
+from gancli.training.problem import GanProblem, generate
 from gancli.training.state import State, evaluated_generator
 
 FRAME_SAMPLES = 1000  # generated points per snapshot of the fixed-noise animation
 SAMPLE_BATCH = 65536  # samples per generator call: bounds memory for any n
 IMAGE_SAMPLE_BATCH = 2048  # the same for images: a convolutional generator's activations are ~1,000x larger
-
-
-@dataclass(frozen=True)
-class EvaluationKeys:
-    samples: Array  # folded with the step: fresh generated samples at every evaluation
-    real: Array  # the same real samples at every evaluation
-    frames: Array  # the fixed noise of the snapshots: frames at different steps are comparable
-
-
-def evaluation_keys(seed: int) -> EvaluationKeys:
-    _, _, eval_key = run_keys(seed)
-    samples_key, real_key = jax.random.split(eval_key)
-    # split(k) gives k folded with 0 and 1 (partitionable Threefry): 2 is a stream of its own.
-    return EvaluationKeys(samples_key, real_key, jax.random.fold_in(eval_key, 2))
 
 
 class Evaluator:
@@ -64,17 +50,17 @@ class Evaluator:
         batch = IMAGE_SAMPLE_BATCH if self.problem.images else SAMPLE_BATCH
         if n <= batch:
             return np.asarray(self._generate(g_params, key, n), dtype=np.float32)
-        batches = [self._generate(g_params, jax.random.fold_in(key, i), batch) for i in range(-(-n // batch))]
+        batches = [self._generate(g_params, sample_batch_key(key, b), batch) for b in range(-(-n // batch))]
         return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])[:n]
 
     def evaluate(self, state: State, step: int, keys: EvaluationKeys) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """(real samples, generated samples, every metric) at `step`."""
-        key = jax.random.fold_in(keys.samples, step)
+        key = evaluation_key(keys, step)
         fake = self.samples(state, key, self.n)
         real = self.real(keys)
         # Images: modes are counted over more samples than the k-NN metrics can afford to compare.
         counted = self.problem.mode_samples
-        mode_fake = self.samples(state, jax.random.fold_in(key, 1), counted) if counted > self.n else None
+        mode_fake = self.samples(state, mode_count_key(key), counted) if counted > self.n else None
         return real, fake, self.score(state, real, fake, mode_fake)
 
     def real(self, keys: EvaluationKeys) -> np.ndarray:

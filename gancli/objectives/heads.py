@@ -9,10 +9,9 @@ losses, the ensemble of f-divergences the lecture proposes against mode collapse
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-import jax
 import jax.numpy as jnp
 from jax import Array
 
@@ -81,15 +80,15 @@ def head_estimates(heads: tuple[Head, ...], v_real: Array, v_fake: Array) -> Arr
 
 
 def critic_objective_of_heads(heads: tuple[Head, ...], critic: Callable[[Array], Array], real: Array,
-                              fake: Array, key: Array) -> tuple[Array, Array, Array]:
+                              fake: Array, penalty_keys: Sequence[Array]) -> tuple[Array, Array, Array]:
     """(what the critic ascends: the weighted sum of each head's penalised objective, the
     heads' unpenalised estimates, shape (H,), and the heads' weighted penalty). critic(x) has
-    shape (n, H)."""
+    shape (n, H); penalty_keys[h] draws head h's penalty (a gradient penalty's interpolates)."""
     estimates = head_estimates(heads, critic(real), critic(fake))
     penalties = jnp.stack([
         # The penalty's name and weight are static: each head's penalty is decided once, when the step is traced.
         head.penalty_weight * critic_penalty(head.penalty, lambda x, h=h: critic(x)[:, h], real, fake,
-                                             jax.random.fold_in(key, h), head.objective.roth_weight)
+                                             penalty_keys[h], head.objective.roth_weight)
         if head.penalty != "none" else jnp.zeros(())
         for h, head in enumerate(heads)])
     return weighted_sum(heads, estimates - penalties), estimates, weighted_sum(heads, penalties)

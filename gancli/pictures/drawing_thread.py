@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from gancli.evaluation.train_state_eval import EvaluationKeys, Evaluator
+from gancli.evaluation.train_state_eval import Evaluator
 from gancli.pictures.run_pictures import RunPictures
 from gancli.run_dir.tensorboard import TensorBoardLog
+from gancli.training.keys import EvaluationKeys
 from gancli.training.state import State
 
 

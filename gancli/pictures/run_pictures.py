@@ -20,10 +20,11 @@ import numpy as np
 from gancli.config.train import RunConfig
 from gancli.evaluation.critic_view import surface_label
 from gancli.evaluation.sample_metrics import headline
-from gancli.evaluation.train_state_eval import EvaluationKeys, Evaluator
+from gancli.evaluation.train_state_eval import Evaluator
 from gancli.pictures.image_grid import save_grid
 from gancli.pictures.limits import plot_limits
 from gancli.run_dir.files import snapshot_file, snapshot_steps, step_pictures, write_atomically
+from gancli.training.keys import EvaluationKeys
 from gancli.training.problem import GanProblem
 from gancli.training.state import State
 

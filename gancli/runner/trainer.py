@@ -23,7 +23,6 @@ from gancli.config.schema import flatten
 from gancli.config.train import RESUMABLE_KEYS, RunConfig, saved_settings, to_dict
 from gancli.errors import GancliError, TrainingError
 from gancli.evaluation.sample_metrics import FEATURE_METRICS, SAMPLE_METRICS, headline
-from gancli.evaluation.train_state_eval import evaluation_keys
 from gancli.pictures.drawing_thread import PictureThread
 from gancli.pictures.run_pictures import RunPictures
 from gancli.run_dir.checkpoints import ROLLED_BACK_SUFFIX, Checkpointer, DamagedCheckpoint, set_aside, state_shapes
@@ -33,6 +32,7 @@ from gancli.runner import distributed
 from gancli.runner.loop import train_runs
 from gancli.runner.seeds import combined_summary, seed_runs
 from gancli.runner.shared import Shared
+from gancli.training.keys import evaluation_keys
 from gancli.training.state import State, complete_state, restore_target
 
 log = logging.getLogger(__name__)

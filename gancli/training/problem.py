@@ -26,6 +26,7 @@ from gancli.objectives.heads import Head, heads_from_config
 from gancli.players.models import CONV_MODELS, EXPLICIT_MODELS, make_models
 from gancli.players.priors import Sampler, make_prior
 from gancli.players.shapes import Shapes
+from gancli.training.keys import run_keys
 from gancli.training.state import LATER_LEAVES, State
 
 MLE = "mle"  # the divergence name of maximum likelihood: KL(P_data || Q) with an explicit Q
@@ -83,12 +84,6 @@ class GanProblem:
         if len(self.heads) > 1:
             names += tuple(f"divergence_estimate/{head.name}" for head in self.heads)
         return names
-
-
-def run_keys(seed: int | Array) -> tuple[Array, Array, Array]:
-    """(init, train, eval) keys: the three independent streams every random number comes from."""
-    init_key, train_key, eval_key = jax.random.split(jax.random.key(seed), 3)
-    return init_key, train_key, eval_key
 
 
 def _adam(cfg: AdamConfig, eps_root: float = 0.0) -> optax.GradientTransformation:

@@ -1,7 +1,7 @@
 """One pure train step: `d_steps` critic ascent steps, then one generator descent step (for an
 explicit model trained by maximum likelihood: one ascent step on its log-likelihood, and no
-critic). Every random number comes from fold_in(base key, step), so the same step draws the same
-samples whether or not the run was stopped and resumed in between.
+critic). Every random number comes from the step's key (gancli.training.keys), so the same step
+draws the same samples whether or not the run was stopped and resumed in between.
 """
 
 from __future__ import annotations
@@ -14,6 +14,14 @@ import optax
 from jax import Array
 
 from gancli.objectives.heads import critic_objective_of_heads, generator_loss_of_heads, weighted_sum
+from gancli.training.keys import (
+    batch_keys,
+    critic_update_key,
+    generator_key,
+    head_penalty_keys,
+    step_key,
+    unrolled_update_key,
+)
 from gancli.training.problem import GanProblem, critic, generate, model_of, pack
 from gancli.training.state import State
 
@@ -28,12 +36,12 @@ def _critic_update(problem: GanProblem, d_params: Any, d_opt: Any, g_params: Any
     """One critic ascent step on fresh samples: (params, optimiser state, objective, (estimates, penalty))."""
 
     def d_objective(d_params: Any) -> tuple[Array, tuple[Array, Array]]:
-        k_real, k_z = jax.random.split(key)
-        k_penalty = jax.random.fold_in(key, 2)  # the gradient penalty's interpolates: a stream of their own
+        k_real, k_fake = batch_keys(key)
         real = problem.split(pack(problem, problem.data.sample(k_real, problem.batch_size)))
-        fake = problem.split(pack(problem, generate(problem, g_params, k_z, problem.batch_size)))
+        fake = problem.split(pack(problem, generate(problem, g_params, k_fake, problem.batch_size)))
         objective, estimates, penalty = critic_objective_of_heads(
-            problem.heads, lambda x: critic(problem, d_params, x), real, fake, k_penalty)
+            problem.heads, lambda x: critic(problem, d_params, x), real, fake,
+            head_penalty_keys(key, len(problem.heads)))
         return objective, (estimates, penalty)
 
     (objective, estimates), grads = jax.value_and_grad(d_objective, has_aux=True)(d_params)
@@ -49,8 +57,7 @@ def _generator_objective(problem: GanProblem, g_params: Any, d_params: Any, d_op
     if problem.unroll_steps:
         def unrolled(carry: tuple[Any, Any], i: Array) -> tuple[tuple[Any, Any], None]:
             params, opt = carry
-            params, opt, _, _ = _critic_update(problem, params, opt, g_params,
-                                               jax.random.fold_in(jax.random.fold_in(key, 1), i), lr_scale)
+            params, opt, _, _ = _critic_update(problem, params, opt, g_params, unrolled_update_key(key, i), lr_scale)
             return (params, opt), None
 
         (d_params, _), _ = jax.lax.scan(unrolled, (d_params, d_opt), jnp.arange(problem.unroll_steps))
@@ -60,14 +67,14 @@ def _generator_objective(problem: GanProblem, g_params: Any, d_params: Any, d_op
 
 def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
     """d_steps critic ascent steps on E_P[T] - E_Q[f*(T)], then one G step."""
-    step_key = jax.random.fold_in(state["key"], state["step"])
+    key = step_key(state["key"], state["step"])
     d_params, d_opt = state["d"], state["d_opt"]
     objective, estimates = jnp.zeros(()), (jnp.zeros((len(problem.heads),)), jnp.zeros(()))
     for i in range(problem.d_steps):  # unrolled: d_steps is small and static
         d_params, d_opt, objective, estimates = _critic_update(problem, d_params, d_opt, state["g"],
-                                                              jax.random.fold_in(step_key, i), state["lr_scale"])
+                                                              critic_update_key(key, i), state["lr_scale"])
 
-    g_key = jax.random.fold_in(step_key, problem.d_steps)
+    g_key = generator_key(key, problem.d_steps)
     g_loss, grads = jax.value_and_grad(_generator_objective, argnums=1)(problem, state["g"], d_params, d_opt, g_key,
                                                                         state["lr_scale"])
     updates, g_opt = problem.g_opt.update(grads, state["g_opt"], state["g"])
@@ -87,7 +94,7 @@ def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array
 def _mle_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
     """One gradient ascent step on the model's mean log-likelihood of a fresh data batch:
     maximum likelihood, which minimises KL(P_data || Q) (THEORY.md section 1)."""
-    real = problem.split(problem.data.sample(jax.random.fold_in(state["key"], state["step"]), problem.batch_size))
+    real = problem.split(problem.data.sample(step_key(state["key"], state["step"]), problem.batch_size))
 
     def mean_log_likelihood(g_params: Any) -> Array:
         return jnp.mean(model_of(problem.g_graph, g_params).log_prob(real))

@@ -11,6 +11,7 @@ import pytest
 
 from gancli.errors import GancliError
 from gancli.training.chunk import make_train_chunk
+from gancli.training.keys import unrolled_update_key
 from gancli.training.problem import build, critic, pack
 from gancli.training.state import evaluated_generator
 from gancli.training.step import _critic_update, _generator_objective
@@ -81,8 +82,7 @@ def test_generator_differentiates_through_the_unrolled_critic_updates(smoke_conf
     def d_after(g_params):  # D's parameters after the 3 unrolled updates, as a function of G
         d, opt = state["d"], learning.init(state["d"])
         for i in range(3):
-            d, opt, _, _ = _critic_update(unrolled, d, opt, g_params,
-                                          jax.random.fold_in(jax.random.fold_in(jax.random.key(5), 1), i))
+            d, opt, _, _ = _critic_update(unrolled, d, opt, g_params, unrolled_update_key(jax.random.key(5), i))
         return d
 
     d_k = jax.lax.stop_gradient(d_after(state["g"]))

@@ -13,10 +13,11 @@ from PIL import Image
 from gancli.commands.evaluate import MAX_SAMPLES, EvalConfig, eval_run, format_table, parse_eval_config
 from gancli.commands.sample import SampleConfig, sample_run
 from gancli.errors import GancliError
-from gancli.evaluation.train_state_eval import SAMPLE_BATCH, Evaluator, evaluation_keys
+from gancli.evaluation.train_state_eval import SAMPLE_BATCH, Evaluator
 from gancli.run_dir.files import MetricsLog
 from gancli.run_dir.reader import load_run
 from gancli.runner.trainer import train_and_evaluate
+from gancli.training.keys import evaluation_keys
 from tests.helpers import PLOTS, SMOKE, assert_one_line_error, compose_config, gancli
 
 

@@ -13,7 +13,8 @@ import pytest
 import gancli.evaluation.train_state_eval as train_state_eval
 from gancli.evaluation.critic_view import critic_evaluation, critic_surface
 from gancli.evaluation.sample_metrics import SAMPLE_METRICS
-from gancli.evaluation.train_state_eval import FRAME_SAMPLES, Evaluator, evaluation_keys
+from gancli.evaluation.train_state_eval import FRAME_SAMPLES, Evaluator
+from gancli.training.keys import evaluation_key, evaluation_keys, sample_batch_key
 from gancli.training.problem import build, generate
 from tests.helpers import SMOKE, compose_config
 
@@ -54,7 +55,7 @@ def test_many_samples_are_drawn_in_batches_each_from_a_key_of_its_own(run, monke
     key = jax.random.key(6)
     samples = evaluator.samples(state, key, 2 * N + 10)
     assert samples.shape == (2 * N + 10, 2)
-    batches = [evaluator.samples(state, jax.random.fold_in(key, i), N) for i in range(3)]
+    batches = [evaluator.samples(state, sample_batch_key(key, b), N) for b in range(3)]
     np.testing.assert_array_equal(samples, np.concatenate(batches)[:2 * N + 10])
     assert not np.allclose(batches[0], batches[1])  # no noise repeated from one batch to the next
 
@@ -82,7 +83,7 @@ def test_an_evaluation_draws_fresh_samples_at_each_step_against_the_same_real_on
     np.testing.assert_array_equal(real20, real40)
     np.testing.assert_array_equal(real20, np.asarray(problem.data.sample(keys.real, N)))
     assert fake20.shape == (N, 2) and not np.allclose(fake20, fake40)
-    np.testing.assert_array_equal(fake20, evaluator.samples(state, jax.random.fold_in(keys.samples, 20), N))
+    np.testing.assert_array_equal(fake20, evaluator.samples(state, evaluation_key(keys, 20), N))
     assert set(metrics) == {*SAMPLE_METRICS, "critic_estimate", "d_real", "d_fake"}
     assert metrics == evaluator.score(state, real20, fake20)
 

@@ -76,13 +76,13 @@ def test_heads_objective_is_the_weighted_sum_of_each_heads_own():
     def critic(x):  # head h is the linear critic x . w[:, h], squared for some curvature
         return jnp.tanh(x @ w) + 0.1 * (x @ w) ** 2
 
-    key = jax.random.key(3)
-    total, estimates, penalty = critic_objective_of_heads(heads, critic, real, fake, key)
+    keys = jax.random.split(jax.random.key(3), len(heads))
+    total, estimates, penalty = critic_objective_of_heads(heads, critic, real, fake, keys)
     expected_total = expected_penalty = 0.0
     for h, head in enumerate(heads):
         own = lambda x, h=h: critic(x)[:, h]  # noqa: E731
         own_estimate = critic_objective(head.objective, own(real), own(fake))
-        own_penalty = 10.0 * interpolate_gradient_penalty(own, real, fake, jax.random.fold_in(key, h))
+        own_penalty = 10.0 * interpolate_gradient_penalty(own, real, fake, keys[h])  # each head its own key
         np.testing.assert_allclose(estimates[h], own_estimate, rtol=1e-5)
         expected_total += head.weight * (own_estimate - own_penalty)
         expected_penalty += head.weight * own_penalty
@@ -131,7 +131,7 @@ def test_without_a_penalty_the_critic_ascends_the_weighted_estimates():
     # A critic that answers with the hand-built outputs: 6 rows for the real batch, 5 for the fake one.
     total, estimates, penalty = critic_objective_of_heads(
         heads, lambda x: table["r"] if x.shape[0] == 6 else table["f"], jnp.zeros((6, 2)), jnp.zeros((5, 2)),
-        jax.random.key(0))
+        [jax.random.key(0), jax.random.key(1)])
     gan = np.mean(-softplus(-V_REAL[:, 0])) - np.mean(softplus(V_FAKE[:, 0]))
     kl = np.mean(V_REAL[:, 1]) - np.mean(np.exp(V_FAKE[:, 1] - 1.0))
     np.testing.assert_allclose(estimates, [gan, kl], rtol=1e-5)

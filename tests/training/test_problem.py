@@ -10,7 +10,8 @@ import pytest
 from flax import nnx
 
 from gancli.errors import GancliError
-from gancli.training.problem import build, critic, generate, pack, run_keys
+from gancli.training.keys import run_keys
+from gancli.training.problem import build, critic, generate, pack
 from tests.helpers import SMOKE, assert_states_equal, compose_config
 
 GMM = ("model=gmm", "divergence=mle")

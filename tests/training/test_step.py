@@ -1,5 +1,5 @@
 """One train step: d_steps critic updates, then one generator update against the updated critic,
-every random number drawn from fold_in(key, step); the learning-rate scale, the generator average,
+every random number drawn from the step's key (gancli.training.keys); the learning-rate scale, the generator average,
 and the maximum-likelihood step of an explicit model."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 from gancli.objectives.f_divergences import critic_objective, generator_loss
 from gancli.training.chunk import make_train_chunk
+from gancli.training.keys import batch_keys, critic_update_key, generator_key, step_key
 from gancli.training.problem import build, critic, generate, pack
 from gancli.training.step import train_step
 from tests.helpers import SMOKE, assert_states_equal, compose_config
@@ -73,12 +74,12 @@ def test_a_step_moves_the_step_on_and_keeps_the_key_rate_and_rollbacks(smoke):
 
 def test_the_critics_loss_is_its_objective_on_samples_drawn_from_the_steps_key(smoke):
     problem, state, step = smoke
-    state = {**state, "step": jnp.int32(5)}  # step 5's keys: fold_in(key, 5), then 0 for the critic update
+    state = {**state, "step": jnp.int32(5)}
     _, metrics = step(state)
 
     @jax.jit
     def objective(state):
-        k_real, k_z = jax.random.split(jax.random.fold_in(jax.random.fold_in(state["key"], 5), 0))
+        k_real, k_z = batch_keys(critic_update_key(step_key(state["key"], 5), 0))
         real = pack(problem, problem.data.sample(k_real, problem.batch_size))
         fake = pack(problem, generate(problem, state["g"], k_z, problem.batch_size))
         return critic_objective(problem.heads[0].objective, critic(problem, state["d"], real)[:, 0],
@@ -95,7 +96,7 @@ def test_the_generator_is_scored_against_the_critic_after_its_update(smoke):
 
     @jax.jit
     def loss_against(d_params):
-        g_key = jax.random.fold_in(jax.random.fold_in(state["key"], 0), 1)  # after the critic update's key
+        g_key = generator_key(step_key(state["key"], 0), problem.d_steps)
         v = critic(problem, d_params, pack(problem, generate(problem, state["g"], g_key, problem.batch_size)))
         return jnp.mean(generator_loss(problem.heads[0].objective, v[:, 0], problem.generator_loss))
 
