@@ -13,11 +13,11 @@ from typing import Any
 import jax
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 from tensorboardX.proto import event_pb2
 
-from gancli.config.train import RunConfig, parse_config
+from gancli.config.compose import compose_raw as compose_command
+from gancli.config.compose import train_config
+from gancli.config.train import RunConfig
 from gancli.run_dir.checkpoints import Checkpointer
 from gancli.training.problem import build
 
@@ -106,13 +106,22 @@ def scalar_steps(found, tag):
 
 def compose_raw(*overrides: str) -> dict[str, Any]:
     """The plain dict `gancli train <overrides>` would build, composed from the real conf/."""
-    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
-        cfg = compose(config_name="train", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)
+    return compose_command("train", *overrides)
 
 
 def compose_config(*overrides: str) -> RunConfig:
-    return parse_config(compose_raw(*overrides))
+    return train_config(*overrides)
+
+
+def command_config(command: str, **keys: Any) -> Any:
+    """The config of `gancli sample`, `eval` or `report` as conf/ composes it, with `keys` in place
+    of its own (run_dir, dirs: the required ones)."""
+    from gancli.commands.evaluate import parse_eval_config
+    from gancli.commands.report import parse_report_config
+    from gancli.commands.sample import parse_sample_config
+
+    parse = {"sample": parse_sample_config, "eval": parse_eval_config, "report": parse_report_config}[command]
+    return parse({**compose_command(command), **keys})
 
 
 def gancli(env, *args, cwd=None, timeout=180):

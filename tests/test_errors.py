@@ -22,7 +22,7 @@ def test_lookup_of_an_unknown_name_lists_the_choices_in_the_registry_order():
 
 def test_a_registry_behind_a_builder_answers_with_that_error():
     with pytest.raises(GancliError, match=r"^unknown prior 'cauchy'; choose one of: gaussian, uniform"):
-        make_prior(PriorConfig(name="cauchy"))
+        make_prior(PriorConfig(name="cauchy", dim=2))
 
 
 def test_failures_of_training_and_storage_exit_1_and_bad_input_2():

@@ -52,8 +52,9 @@ def root_defaults(config_name: str) -> tuple[dict[str, str | None], dict[str, An
     root = _load(conf_root() / f"{config_name}.yaml")
     groups: dict[str, str | None] = {}
     for entry in root.pop("defaults", []):
-        if isinstance(entry, dict):  # Hydra's own groups (`override hydra/...`) are not the app's
-            groups.update({g: o for g, o in entry.items() if not g.startswith(("override", "hydra/"))})
+        if isinstance(entry, dict):  # Hydra's own groups (`override hydra/...`) are not the app's, nor
+            # a preset's per-model settings (`optional experiment/players@model: ${experiment}_${model}`)
+            groups.update({g: o for g, o in entry.items() if not g.startswith(("override", "hydra/", "optional"))})
     root.pop("hydra", None)
     return groups, root
 

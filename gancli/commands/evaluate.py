@@ -26,10 +26,10 @@ MAX_SAMPLES = 20000
 @dataclass(frozen=True)
 class EvalConfig:
     run_dir: str
-    n: int | None = field(default=None, metadata=bounds(MIN_SAMPLES))  # None: the run's train.eval_samples
-    step: int | None = field(default=None, metadata=bounds(0))  # None: the newest checkpoint
-    seed: int | None = field(default=None, metadata=bounds(0, 2**31 - 1))  # None: the run's own
-    samples: str | None = None  # a .npy of samples to score instead of the run's generator's
+    n: int | None = field(metadata=bounds(MIN_SAMPLES))  # None: the run's train.eval_samples
+    step: int | None = field(metadata=bounds(0))  # None: the newest checkpoint
+    seed: int | None = field(metadata=bounds(0, 2**31 - 1))  # None: the run's own
+    samples: str | None  # a .npy of samples to score instead of the run's generator's
 
 
 def parse_eval_config(raw: dict[str, Any]) -> EvalConfig:

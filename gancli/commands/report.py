@@ -34,8 +34,8 @@ IGNORED_KEYS = ("train.progress", "train.plots", *PROCESS_KEYS)  # differ withou
 @dataclass(frozen=True)
 class ReportConfig:
     dirs: list[str]
-    out: str | None = None  # None: the directory given, if one; else the current directory
-    metrics: list[str] | None = None  # None: DEFAULT_METRICS
+    out: str | None  # None: the directory given, if one; else the current directory
+    metrics: list[str] | None  # None: DEFAULT_METRICS
 
 
 def parse_report_config(raw: dict[str, Any]) -> ReportConfig:

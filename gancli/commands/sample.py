@@ -23,10 +23,10 @@ from gancli.training.keys import evaluation_key, evaluation_keys
 @dataclass(frozen=True)
 class SampleConfig:
     run_dir: str
-    n: int = field(default=10000, metadata=bounds(1))
-    out: str | None = None  # None: <run_dir>/samples.npy
-    step: int | None = field(default=None, metadata=bounds(0))  # None: the newest checkpoint
-    seed: int | None = field(default=None, metadata=bounds(0, 2**31 - 1))  # None: the run's own
+    n: int = field(metadata=bounds(1))
+    out: str | None  # None: <run_dir>/samples.npy
+    step: int | None = field(metadata=bounds(0))  # None: the newest checkpoint
+    seed: int | None = field(metadata=bounds(0, 2**31 - 1))  # None: the run's own
 
 
 def parse_sample_config(raw: dict[str, Any]) -> SampleConfig:

@@ -17,25 +17,25 @@ from gancli.errors import GancliError
 class DistributionConfig:
     """A Gaussian (mean, std per axis) or a mixture (weights, means, stds per component)."""
 
-    mean: list[float] | None = None
-    std: list[float] | None = field(default=None, metadata=bounds(0, lo_open=True))
-    weights: list[float] | None = field(default=None, metadata=bounds(0, lo_open=True))
-    means: list[list[float]] | None = None
-    stds: list[list[float]] | None = field(default=None, metadata=bounds(0, lo_open=True))
+    mean: list[float] | None
+    std: list[float] | None = field(metadata=bounds(0, lo_open=True))
+    weights: list[float] | None = field(metadata=bounds(0, lo_open=True))
+    means: list[list[float]] | None
+    stds: list[list[float]] | None = field(metadata=bounds(0, lo_open=True))
 
 
 @dataclass(frozen=True)
 class EstimatorConfig:
-    steps: int = field(default=3000, metadata=bounds(1))
-    batch_size: int = field(default=4096, metadata=bounds(1))
-    lr: float = field(default=1e-3, metadata=bounds(0, lo_open=True))
-    hidden: int = field(default=64, metadata=bounds(1))
-    depth: int = field(default=2, metadata=bounds(1))
-    activation: Activation = "gelu"
-    chunk: int = field(default=500, metadata=bounds(1))
-    eval_samples: int = field(default=1_000_000, metadata=bounds(1))
-    grid_points: int = field(default=20001, metadata=bounds(101))  # 1-D grid; 2-D uses isqrt(40 * this) per axis
-    mc_samples: int = field(default=1_000_000, metadata=bounds(1000))  # exact value above 2-D
+    steps: int = field(metadata=bounds(1))
+    batch_size: int = field(metadata=bounds(1))
+    lr: float = field(metadata=bounds(0, lo_open=True))
+    hidden: int = field(metadata=bounds(1))
+    depth: int = field(metadata=bounds(1))
+    activation: Activation
+    chunk: int = field(metadata=bounds(1))
+    eval_samples: int = field(metadata=bounds(1))
+    grid_points: int = field(metadata=bounds(101))  # 1-D grid; 2-D uses isqrt(40 * this) per axis
+    mc_samples: int = field(metadata=bounds(1000))  # exact value above 2-D
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class EstimateConfig:
     divergence: DivergenceConfig
     p: DistributionConfig
     q: DistributionConfig
-    estimate: EstimatorConfig = EstimatorConfig()
-    seed: int = field(default=0, metadata=bounds(0, 2**31 - 1))
+    estimate: EstimatorConfig
+    seed: int = field(metadata=bounds(0, 2**31 - 1))
 
 
 # What a divergence file may set besides divergence.* for training a GAN (wgan_gp: train.d_steps);

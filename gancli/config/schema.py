@@ -23,9 +23,32 @@ def bounds(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
     return {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open}
 
 
-def parse(cls: type[T], raw: Any) -> T:
-    """Build `cls` from a plain nested dict, or raise GancliError naming the bad key."""
-    return _build(cls, raw, prefix="")
+def parse(cls: type[T], raw: Any, key: str = "") -> T:
+    """Build `cls` (a dataclass, or a union of options, see `option_for`) from a plain nested dict,
+    or raise GancliError naming the bad key (below `key`, e.g. "data", where given)."""
+    if dataclasses.is_dataclass(cls):
+        return _build(cls, raw, prefix=f"{key}." if key else "")
+    return _check(cls, raw, key, {})
+
+
+def options(hint: Any) -> tuple[type, ...] | None:
+    """The option classes of a union of dataclasses told apart by their `name` (e.g. data=ring or
+    data=grid), in order; None if `hint` is no such union."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(hint)
+    return args if all(dataclasses.is_dataclass(a) for a in args) else None
+
+
+def option_for(hint: Any, name: Any) -> type | None:
+    """The option of `hint` that takes `name`: the first whose `name` is a Literal holding it, else
+    the first whose `name` is any string (the registry checks it later); None if none takes it."""
+    found = options(hint) or ()
+    for option in found:
+        allowed = typing.get_args(typing.get_type_hints(option)["name"])
+        if name in allowed:
+            return option
+    return next((o for o in found if typing.get_type_hints(o)["name"] is str and isinstance(name, str)), None)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -46,6 +69,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
+    if unknown and hasattr(cls, "UNKNOWN_KEYS"):  # the option's own words for a key it does not take
+        raise GancliError(cls.UNKNOWN_KEYS.format(name=raw.get("name"), keys=", ".join(unknown)))
     if unknown:
         raise GancliError(f"unknown config key '{prefix}{unknown[0]}'; valid keys here: "
                           f"{', '.join(prefix + k for k in fields)}")
@@ -64,6 +89,8 @@ def _check(hint: Any, value: Any, key: str, limits: Any) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key + ".")
+    if options(hint):
+        return _build_option(hint, value, key)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if value is None and len(args) < len(typing.get_args(hint)):
@@ -102,6 +129,19 @@ def _check(hint: Any, value: Any, key: str, limits: Any) -> Any:
         return value
     _check_range(value, key, limits)
     return value
+
+
+def _build_option(hint: Any, value: Any, key: str) -> Any:
+    """The option `value["name"]` picks, built from `value`."""
+    if not isinstance(value, dict):
+        raise GancliError(f"config key '{key}' must be a mapping, got {value!r}")
+    if "name" not in value:
+        raise GancliError(f"config key '{key}.name' is missing; set it with {key}=<option>")
+    option = option_for(hint, value["name"])
+    if option is None:
+        names = [n for o in options(hint) for n in typing.get_args(typing.get_type_hints(o)["name"])]
+        raise GancliError(f"config key '{key}.name' is {value['name']!r}; allowed values: {', '.join(names)}")
+    return _build(option, value, key + ".")
 
 
 def _described(hint: Any, limits: Any) -> str:

@@ -197,9 +197,6 @@ def make_image_data(cfg: DataConfig) -> ImageData:
                           "it unset to keep the images' own")
     if cfg.image_size is not None and cfg.image_size < MIN_SIDE:
         raise GancliError(f"data.image_size={cfg.image_size} is too small: set data.image_size={MIN_SIDE} or more")
-    if cfg.path is not None and cfg.name != "images":
-        raise GancliError(f"data.path is read only by data=images, not data={cfg.name}: drop data.path or set "
-                          f"data=images")
     return lookup(IMAGE_DATASETS, cfg.name, "image data")(cfg)
 
 

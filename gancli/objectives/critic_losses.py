@@ -114,10 +114,15 @@ def get_objective(name: str, **params: float) -> Objective:
     return get_divergence(name, **params)
 
 
-def objective_from_config(cfg: DivergenceConfig) -> Objective:
-    """The configured objective; GancliError if its parameters, generator loss or penalty do not fit it."""
-    params = {key: value for key, value in (("alpha", cfg.alpha), ("pi", cfg.pi)) if value is not None}
-    objective = get_objective(cfg.name, **params)
+def objective_from_config(cfg: DivergenceConfig, name: str | None = None,
+                          params: dict[str, float] | None = None) -> Objective:
+    """The configured objective (or an ensemble's member `name` with its `params`, under the
+    ensemble's generator loss and penalty); GancliError if its parameters, generator loss or
+    penalty do not fit it."""
+    if name is None:
+        name = cfg.name
+        params = {key: value for key, value in (("alpha", cfg.alpha), ("pi", cfg.pi)) if value is not None}
+    objective = get_objective(name, **(params or {}))
     check_generator_form(objective, cfg.generator_loss)
     check_penalty(objective, cfg)
     return objective

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 from jax import Array
@@ -35,10 +35,7 @@ class Head:
 
 def heads_from_config(cfg: DivergenceConfig) -> tuple[Head, ...]:
     """The heads `cfg` asks for; GancliError if an ensemble's members or weights do not fit."""
-    if cfg.name != ENSEMBLE:
-        if cfg.members is not None or cfg.weights is not None or not cfg.shared_critic:
-            raise GancliError(f"divergence.members, divergence.weights and divergence.shared_critic belong to "
-                              f"divergence=ensemble, not {cfg.name}; drop them or pick divergence=ensemble")
+    if cfg.name != ENSEMBLE:  # (members, weights, shared_critic: keys only the ensemble's config has)
         return (Head(cfg.name, objective_from_config(cfg), 1.0, *_penalty_of(cfg)),)
     members = cfg.members or []
     if not members:
@@ -58,9 +55,9 @@ def heads_from_config(cfg: DivergenceConfig) -> tuple[Head, ...]:
         if getattr(cfg, param) is not None and not any(param in t for t in takes.values()):
             raise GancliError(f"divergence.{param} is set but no member of the ensemble takes it; drop it")
     return tuple(
-        Head(m, objective_from_config(replace(cfg, name=m, members=None, weights=None,
-                                              **{p: getattr(cfg, p) if p in takes[m] else None
-                                                 for p in ("alpha", "pi")})), float(w), *_penalty_of(cfg))
+        Head(m, objective_from_config(cfg, m, {p: getattr(cfg, p) for p in ("alpha", "pi")
+                                               if p in takes[m] and getattr(cfg, p) is not None}),
+             float(w), *_penalty_of(cfg))
         for m, w in zip(members, weights, strict=True))
 
 

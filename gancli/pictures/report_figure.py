@@ -10,8 +10,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from gancli.config.schema import parse
-from gancli.config.train import DataConfig
+from gancli.config.train import DataConfig, saved_data
 from gancli.data.toy import make_dataset
 from gancli.errors import GancliError
 from gancli.evaluation.sample_metrics import headline
@@ -55,7 +54,7 @@ def plot_report(path: Path, runs: list[RunRecord], keys: list[str]) -> None:
                 ax.set_visible(False)
                 continue
             try:
-                data_cfg = parse(DataConfig, run.raw_config.get("data", {}))
+                data_cfg = saved_data(run.raw_config.get("data", {}))
                 if data_cfg not in datasets:  # images: read the files once for the runs that share them
                     datasets[data_cfg] = make_dataset(data_cfg)
                 data = datasets[data_cfg]

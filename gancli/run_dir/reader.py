@@ -14,7 +14,7 @@ from typing import Any
 import jax
 
 from gancli.config.schema import flatten
-from gancli.config.train import PROCESS_KEYS, RunConfig, parse_config, saved_settings, to_dict
+from gancli.config.train import PROCESS_KEYS, RunConfig, saved_config, saved_settings, to_dict
 from gancli.errors import GancliError
 from gancli.run_dir.checkpoints import Checkpointer, DamagedCheckpoint, state_shapes
 from gancli.run_dir.layout import RunDir
@@ -65,7 +65,7 @@ def load_run(run_dir: Path, step: int | None = None) -> TrainedRun:
             except DamagedCheckpoint as damage:
                 raise GancliError(f"the checkpoint at step {step} of {run_dir} is damaged: {damage}; pick another "
                                   f"step (it has step {', '.join(map(str, steps))})") from None
-        cfg = parse_config(metadata["config"])
+        cfg = saved_config(metadata["config"])
         return TrainedRun(run_dir, cfg, build(cfg)[0], complete_state(state), step)
     finally:
         checkpointer.close()
@@ -73,7 +73,7 @@ def load_run(run_dir: Path, step: int | None = None) -> TrainedRun:
 
 def _restore_target(run_dir: Path, metadata: dict[str, Any]) -> Any:
     """The abstract train state of the run a checkpoint's metadata describes."""
-    cfg = parse_config(metadata["config"])
+    cfg = saved_config(metadata["config"])
     abstract = restore_target(jax.eval_shape(build(cfg)[1]), metadata["shapes"])
     if metadata["shapes"] != state_shapes(abstract):
         raise GancliError(f"the checkpoint at step {metadata['step']} of {run_dir} holds a train state of another "

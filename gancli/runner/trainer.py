@@ -163,7 +163,8 @@ class Trainer:
         _check_resumable(metadata, self.cfg, target, self.run_dir, self.same_run_only)
         saved_digest = metadata.get("data_digest")
         if saved_digest and self.shared.data_digest and saved_digest != self.shared.data_digest:
-            where = f"data.path={self.cfg.data.path}" if self.cfg.data.path else f"data={self.cfg.data.name}"
+            path = getattr(self.cfg.data, "path", None)  # only data=images has files of the user's
+            where = f"data.path={path}" if path else f"data={self.cfg.data.name}"
             raise GancliError(f"cannot resume {self.run_dir}: its images ({where}) changed since it was saved; put "
                               "the original files back, or train into a new run directory")
         return target

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from gancli.config.estimate import EstimatorConfig
+from gancli.config.compose import estimate_config
 from gancli.data.densities import GaussianMixture
 from gancli.errors import GancliError
 from gancli.evaluation.exact import (
@@ -32,7 +33,7 @@ def gaussian(mean, std):
 
 
 P, Q = gaussian([0.0], [1.0]), gaussian([0.5], [1.1])  # every divergence finite, with finite-variance estimates
-FAST = EstimatorConfig(steps=800, batch_size=2048, chunk=400, eval_samples=200_000)
+FAST = replace(estimate_config().estimate, steps=800, batch_size=2048, chunk=400, eval_samples=200_000)
 
 
 def _jsd(p, q, x):
@@ -121,7 +122,7 @@ def test_trained_gan_critic_is_the_optimal_discriminator():
 @pytest.mark.slow  # trains two critics
 def test_estimates_follow_the_seed():
     div = DIVERGENCES["hellinger"]
-    small = EstimatorConfig(steps=50, batch_size=256, chunk=25, eval_samples=1000)
+    small = replace(estimate_config().estimate, steps=50, batch_size=256, chunk=25, eval_samples=1000)
     runs = [variational_estimate(div, train_critic(div, P, Q, small, seed=s), P, Q, 1000, seed=s) for s in (0, 0, 1)]
     assert runs[0] == runs[1] != runs[2]
 
@@ -162,7 +163,7 @@ def test_default_settings_estimate_within_5_percent(name, p, q):
     except GancliError:
         assert name in ("pearson", "neyman", "alpha")  # the only divergences that can be infinite here
         return
-    cfg = EstimatorConfig()
+    cfg = estimate_config().estimate
     estimate = variational_estimate(div, train_critic(div, p, q, cfg, seed=0), p, q, cfg.eval_samples, seed=0)
     if estimator_variance_warning(div, p, q):
         # Even the optimal critic's sample average has infinite variance here: no accuracy is

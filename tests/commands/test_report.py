@@ -11,10 +11,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from gancli.commands.report import ReportConfig, differing_keys, write_report
+from gancli.commands.report import differing_keys, write_report
 from gancli.errors import GancliError
 from gancli.run_dir.records import final_samples, find_runs
-from tests.helpers import compose_raw
+from tests.helpers import command_config, compose_raw
 
 
 def make_run(path, summary=None, steps=(), frame=None, **overrides):
@@ -62,7 +62,8 @@ def test_runs_are_found_in_job_order_and_only_their_differences_are_columns(swee
 
 
 def test_the_report_groups_seeds_into_mean_and_std(sweep):
-    written = write_report(ReportConfig(dirs=[str(sweep)], metrics=["high_quality_fraction", "modes_captured"]))
+    written = write_report(command_config("report", dirs=[str(sweep)],
+                                          metrics=["high_quality_fraction", "modes_captured"]))
     text = (sweep / "report.md").read_text()
     assert written["report"] == str(sweep / "report.md") and written["runs"] == 6 and written["finished"] == 5
     grouped = text.split("## Mean ± std over seeds")[1].split("## Every run")[0]
@@ -76,7 +77,7 @@ def test_the_report_groups_seeds_into_mean_and_std(sweep):
 
 
 def test_the_csv_has_a_row_per_run_with_every_metric(sweep):
-    write_report(ReportConfig(dirs=[str(sweep)]))
+    write_report(command_config("report", dirs=[str(sweep)]))
     rows = list(csv.DictReader(io.StringIO((sweep / "report.csv").read_text())))
     assert [r["run"] for r in rows] == ["0", "1", "2", "3", "4", "5"]
     assert rows[2]["divergence.name"] == "pearson" and rows[2]["seed"] == "2"
@@ -85,7 +86,7 @@ def test_the_csv_has_a_row_per_run_with_every_metric(sweep):
 
 
 def test_the_figure_has_a_row_per_group_and_a_column_per_seed(sweep):
-    write_report(ReportConfig(dirs=[str(sweep)]))
+    write_report(command_config("report", dirs=[str(sweep)]))
     width, height = Image.open(sweep / "report.png").size
     assert width > height  # 2 rows (pearson, gan) x 3 columns (seeds)
 
@@ -94,7 +95,7 @@ def test_runs_from_several_directories_report_into_the_current_one(tmp_path, mon
     a = make_run(tmp_path / "a", summary(0.5), steps=(10,), divergence="pearson")
     b = make_run(tmp_path / "b", summary(0.6), steps=(10,), divergence="js")
     monkeypatch.chdir(tmp_path)
-    written = write_report(ReportConfig(dirs=[str(a), str(b)], out="reports"))
+    written = write_report(command_config("report", dirs=[str(a), str(b)], out="reports"))
     assert written["report"] == "reports/report.md"
     text = (tmp_path / "reports" / "report.md").read_text()
     assert "Mean ± std" not in text  # the seed does not vary: no grouping
@@ -117,7 +118,7 @@ def test_a_failed_run_says_why_and_stays_out_of_the_means(tmp_path):
     runs = find_runs([sweep])
     assert [r.finished for r in runs] == [True, False]
     assert runs[1].status == "failed at step 1320: non-finite loss in steps 1301-1400"
-    write_report(ReportConfig(dirs=[str(sweep)], metrics=["high_quality_fraction"]))
+    write_report(command_config("report", dirs=[str(sweep)], metrics=["high_quality_fraction"]))
     assert "| 1 | 0.5 |" in (sweep / "report.md").read_text()  # the mean over seeds counts the finished run only
 
 
@@ -146,7 +147,7 @@ def test_runs_with_no_critic_get_the_default_metrics_they_have(tmp_path):
     no_critic = {k: v for k, v in summary(0.9).items() if k != "critic_estimate"}  # model=gmm divergence=mle
     make_run(tmp_path / "sweep" / "0", no_critic, steps=(10,), seed=0)
     make_run(tmp_path / "sweep" / "1", no_critic, steps=(10,), seed=1)
-    write_report(ReportConfig(dirs=[str(tmp_path / "sweep")]))
+    write_report(command_config("report", dirs=[str(tmp_path / "sweep")]))
     text = (tmp_path / "sweep" / "report.md").read_text()
     assert "| high_quality_fraction |" in text and "critic_estimate" not in text
 
@@ -154,7 +155,7 @@ def test_runs_with_no_critic_get_the_default_metrics_they_have(tmp_path):
 def test_bad_report_requests_are_refused(sweep, tmp_path):
     with pytest.raises(GancliError, match="metrics has 'modes_capturd', which no run's summary.json holds; "
                                           "choose from: .*modes_captured"):
-        write_report(ReportConfig(dirs=[str(sweep)], metrics=["modes_capturd"]))
+        write_report(command_config("report", dirs=[str(sweep)], metrics=["modes_capturd"]))
     (tmp_path / "file.yaml").write_text("")
     with pytest.raises(GancliError, match="file.yaml is not a directory"):
         find_runs([tmp_path / "file.yaml"])

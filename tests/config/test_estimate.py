@@ -5,27 +5,40 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 
-from gancli.config.estimate import DistributionConfig, EstimatorConfig, parse_estimate_config, to_mixture
+from gancli.config.compose import compose_raw
+from gancli.config.estimate import DistributionConfig, parse_estimate_config, to_mixture
 from gancli.errors import GancliError
+
+GAUSSIAN = {"weights": None, "means": None, "stds": None}
+MIXTURE = {"mean": None, "std": None}
 
 
 def raw_config(p=None, q=None, **rest):
-    """A plain estimate config: P = N(0, 1) and Q = N(1, 1.5) unless given."""
-    return {"divergence": {"name": "kl"}, "p": p or {"mean": [0.0], "std": [1.0]},
-            "q": q or {"mean": [1.0], "std": [1.5]}, **rest}
+    """`gancli estimate`'s config as conf/ composes it, P = N(0, 1) and Q = N(1, 1.5), with the keys
+    given in place of its own (a distribution given replaces the whole distribution)."""
+    raw = compose_raw("estimate")
+    for name, given in (("p", p), ("q", q)):
+        if given:
+            raw[name] = {**GAUSSIAN, **MIXTURE, **given}
+    for section, given in rest.items():
+        raw[section] = {**raw[section], **given} if section in raw else given
+    return raw
+
+
+def distribution(**given):
+    """A DistributionConfig with only the keys given set (the others None, as conf/ leaves them)."""
+    return DistributionConfig(**{**GAUSSIAN, **MIXTURE, **given})
 
 
 @pytest.mark.parametrize(
     ("p", "fragment"),
     [
-        (DistributionConfig(), "either p.mean and p.std"),
-        (DistributionConfig(mean=[0.0], std=[1.0], weights=[1.0]), "not both"),
-        (DistributionConfig(mean=[0.0, 1.0], std=[1.0]), "one number per axis"),
-        (DistributionConfig(weights=[0.5, 0.5], means=[[0.0]], stds=[[1.0]]), "one entry per component"),
-        (DistributionConfig(weights=[1.0, 1.0], means=[[0.0], [1.0, 2.0]], stds=[[1.0], [1.0]]), "same number"),
+        (distribution(), "either p.mean and p.std"),
+        (distribution(mean=[0.0], std=[1.0], weights=[1.0]), "not both"),
+        (distribution(mean=[0.0, 1.0], std=[1.0]), "one number per axis"),
+        (distribution(weights=[0.5, 0.5], means=[[0.0]], stds=[[1.0]]), "one entry per component"),
+        (distribution(weights=[1.0, 1.0], means=[[0.0], [1.0, 2.0]], stds=[[1.0], [1.0]]), "same number"),
     ],
 )
 def test_bad_distributions_get_one_line(p, fragment):
@@ -34,22 +47,20 @@ def test_bad_distributions_get_one_line(p, fragment):
 
 
 def test_p_and_q_must_share_dimensions():
-    raw = {"divergence": {"name": "kl"}, "p": {"mean": [0.0], "std": [1.0]},
-           "q": {"mean": [0.0, 1.0], "std": [1.0, 1.0]}}
+    raw = raw_config(q={"mean": [0.0, 1.0], "std": [1.0, 1.0]})
     with pytest.raises(GancliError, match="p has 1 dimensions and q has 2"):
         parse_estimate_config(raw)
 
 
 def test_estimate_reads_a_divergence_file_that_sets_training_keys():
     """gancli estimate trains a critic of its own: wgan_gp's train.d_steps is no key of its config."""
-    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
-        raw = OmegaConf.to_container(compose(config_name="estimate", overrides=["divergence=wgan_gp"]))
+    raw = compose_raw("estimate", "divergence=wgan_gp")
     assert raw["train"]["d_steps"] == 5
     assert parse_estimate_config(raw).divergence.penalty_weight == 10.0
 
 
 def test_a_gaussian_is_one_component_of_weight_one():
-    mixture = to_mixture(DistributionConfig(mean=[0.5, -1.0], std=[2.0, 0.25]), "p")
+    mixture = to_mixture(distribution(mean=[0.5, -1.0], std=[2.0, 0.25]), "p")
     np.testing.assert_array_equal(mixture.weights, [1.0])
     np.testing.assert_array_equal(mixture.means, [[0.5, -1.0]])
     np.testing.assert_array_equal(mixture.stds, [[2.0, 0.25]])
@@ -58,7 +69,7 @@ def test_a_gaussian_is_one_component_of_weight_one():
 
 def test_mixture_weights_are_normalised_to_sum_to_one():
     # The user may give weights in any units: 1 and 3 are a quarter and three quarters.
-    mixture = to_mixture(DistributionConfig(weights=[1.0, 3.0], means=[[-2.0], [2.0]], stds=[[0.5], [1.0]]), "q")
+    mixture = to_mixture(distribution(weights=[1.0, 3.0], means=[[-2.0], [2.0]], stds=[[0.5], [1.0]]), "q")
     np.testing.assert_allclose(mixture.weights, [0.25, 0.75])
     np.testing.assert_array_equal(mixture.means, [[-2.0], [2.0]])
     np.testing.assert_array_equal(mixture.stds, [[0.5], [1.0]])
@@ -67,10 +78,10 @@ def test_mixture_weights_are_normalised_to_sum_to_one():
 @pytest.mark.parametrize(
     ("q", "fragment"),
     [
-        (DistributionConfig(mean=[0.0]), "q.mean and q.std must both be given"),
-        (DistributionConfig(mean=[], std=[]), "one number per axis"),
-        (DistributionConfig(weights=[1.0], means=[[0.0]]), "a mixture needs q.weights, q.means and q.stds"),
-        (DistributionConfig(weights=[], means=[], stds=[]), "one entry per component"),
+        (distribution(mean=[0.0]), "q.mean and q.std must both be given"),
+        (distribution(mean=[], std=[]), "one number per axis"),
+        (distribution(weights=[1.0], means=[[0.0]]), "a mixture needs q.weights, q.means and q.stds"),
+        (distribution(weights=[], means=[], stds=[]), "one entry per component"),
     ],
 )
 def test_incomplete_distributions_name_the_keys_of_the_distribution_at_fault(q, fragment):
@@ -80,12 +91,10 @@ def test_incomplete_distributions_name_the_keys_of_the_distribution_at_fault(q, 
 
 
 def test_the_shipped_estimate_config_parses_to_its_documented_defaults():
-    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
-        raw = OmegaConf.to_container(compose(config_name="estimate"), resolve=True)
-    cfg = parse_estimate_config(raw)
+    cfg = parse_estimate_config(compose_raw("estimate"))
     assert cfg.divergence.name == "kl" and cfg.seed == 0
     assert (cfg.p.mean, cfg.p.std, cfg.q.mean, cfg.q.std) == ([0.0], [1.0], [1.0], [1.5])
-    assert cfg.estimate == EstimatorConfig()  # conf/estimate.yaml and the dataclass agree
+    assert (cfg.estimate.steps, cfg.estimate.batch_size, cfg.estimate.hidden, cfg.estimate.depth) == (3000, 4096, 64, 2)
 
 
 def test_gan_training_keys_are_dropped_but_an_unknown_key_is_refused():

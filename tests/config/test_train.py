@@ -7,7 +7,15 @@ import pytest
 
 from gancli.cli.overrides import check_overrides, group_options
 from gancli.config.schema import flatten
-from gancli.config.train import RESUMABLE_KEYS, RunConfig, parse_config, saved_settings, to_dict
+from gancli.config.train import (
+    BEFORE_THE_KEY,
+    RESUMABLE_KEYS,
+    RunConfig,
+    parse_config,
+    saved_config,
+    saved_settings,
+    to_dict,
+)
 from gancli.errors import GancliError
 from tests.helpers import compose_config, compose_raw
 
@@ -102,11 +110,11 @@ def test_a_wgan_gp_run_saved_before_penalties_were_a_key_reads_as_the_gp_it_ran_
     config has no divergence.penalty, and must not read as penalty=none (which wgan_gp refuses)."""
     raw = compose_raw("divergence=wgan_gp")
     old = {**raw, "divergence": {k: v for k, v in raw["divergence"].items() if not k.startswith("penalty")}}
-    cfg = parse_config(old)
+    cfg = saved_config(old)
     assert (cfg.divergence.penalty, cfg.divergence.penalty_weight) == ("gp", 10.0)
     assert saved_settings(old) == saved_settings(raw)  # a resume sees no changed setting
     kl = {**raw, "divergence": {"name": "kl", "generator_loss": "nonsaturating"}}
-    assert parse_config(kl).divergence.penalty == "none"  # the others ran with no penalty
+    assert saved_config(kl).divergence.penalty == "none"  # the others ran with no penalty
 
 
 def test_a_divergence_file_may_set_how_its_gan_trains_and_the_command_line_still_wins():
@@ -144,3 +152,29 @@ def test_saved_settings_compare_an_unreadable_config_as_it_was_saved():
     raw["train"]["steps"] = "many"  # no version reads this: it is compared key by key, as saved
     settings = saved_settings(raw)
     assert settings["train.steps"] == "many" and settings["data.name"] == "ring"
+
+
+def test_a_saved_config_reads_each_key_added_since_as_what_the_run_did():
+    """The keys added after gancli 0.1.0, missing from a run saved then, read as BEFORE_THE_KEY
+    says: no weight average, no packing, no penalty, one process; never as conf/'s defaults."""
+    raw = compose_raw()
+    old = {**raw, "train": {k: v for k, v in raw["train"].items() if f"train.{k}" not in BEFORE_THE_KEY},
+           "model": {k: v for k, v in raw["model"].items() if f"model.{k}" not in BEFORE_THE_KEY},
+           "divergence": {k: v for k, v in raw["divergence"].items() if f"divergence.{k}" not in BEFORE_THE_KEY}}
+    del old["distributed"]
+    settings = saved_settings(old)
+    assert {k: settings[k] for k in BEFORE_THE_KEY} == BEFORE_THE_KEY
+    assert (settings["train.ema_decay"], settings["model.pack"]) == (0.0, 1)  # conf/: 0.999 and 2
+    with pytest.raises(GancliError, match="config key 'model.pack' is missing"):
+        parse_config(old)  # a config composed now has every key: nothing is filled in for it
+
+
+def test_a_saved_config_drops_the_keys_of_the_other_options_it_carried():
+    """Before each option had a class, a ring run's checkpoint also saved the grid's side and
+    spacing and the images' path, unread."""
+    raw = compose_raw()
+    old = {**raw, "data": {**raw["data"], "side": 5, "spacing": 2.0, "path": None, "mode_samples": 10000},
+           "model": {**raw["model"], "components": 8, "covariance": "diag", "width": 64, "batch_norm": True}}
+    assert saved_config(old) == parse_config(raw)
+    with pytest.raises(GancliError, match="unknown config key 'data.mode_samples'"):
+        parse_config(old)

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from gancli.config.train import DataConfig
+from gancli.config.compose import group_config
 from gancli.data.densities import GaussianMixture
 from gancli.data.toy import make_dataset
 
@@ -35,7 +35,7 @@ def test_sampling_a_weighted_mixture_follows_its_weights():
 
 
 def test_log_density_matches_a_direct_mixture_sum():
-    data = make_dataset(DataConfig(name="ring", std=0.3))
+    data = make_dataset(group_config("data", "ring", std=0.3))
     x = np.array([[0.0, 0.0], [1.0, 0.0], [0.3, -0.8]])
     direct = np.mean([np.exp(-((x - c) ** 2).sum(1) / (2 * 0.09)) / (2 * np.pi * 0.09) for c in data.means], axis=0)
     np.testing.assert_allclose(data.log_density(x), np.log(direct), rtol=1e-6)

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gancli.config.train import DataConfig
+from gancli.config.compose import group_config
 from gancli.data.images import IMAGE_DATASETS, ImageData, make_image_data
 from gancli.errors import GancliError
 
 
 def load(name: str = "images", **fields) -> ImageData:
-    return make_image_data(DataConfig(name=name, **fields))
+    return make_image_data(group_config("data", name, **fields))
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +342,7 @@ def test_config_errors(tmp_path, tiny_npy):
     expect_error(str(tmp_path / "nowhere"), path=str(tmp_path / "nowhere"))
     expect_error("data.channels=1", path=tiny_npy, channels=2)
     expect_error("data.image_size=4", path=tiny_npy, image_size=3)
-    expect_error("data=images", name="mnist", path=tiny_npy)
+    expect_error("unknown config key 'data.path'", name="mnist", path=tiny_npy)  # only data=images reads files
 
 
 def test_folder_errors(tmp_path):
@@ -485,7 +485,7 @@ def test_idx_and_unknown_file_errors(tmp_path):
 def test_evaluation_set_draws_distinct_images():
     """The real set of evaluation never repeats an image (repeats would shrink the k-NN radii to 0),
     and asks for no more images than the data has."""
-    data = make_image_data(DataConfig(name="digits"))
+    data = make_image_data(group_config("data", "digits"))
     real = data.evaluation_set(jax.random.key(0), 5000)
     assert real.shape == (1797, 64)
     assert len(np.unique(real.round(4), axis=0)) == len(np.unique(np.asarray(data.pixels).reshape(1797, 64).round(4),

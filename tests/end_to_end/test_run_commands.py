@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gancli.commands.evaluate import MAX_SAMPLES, EvalConfig, eval_run, format_table, parse_eval_config
-from gancli.commands.sample import SampleConfig, sample_run
+from gancli.commands.evaluate import MAX_SAMPLES, eval_run, format_table
+from gancli.commands.sample import sample_run
 from gancli.errors import GancliError
 from gancli.evaluation.train_state_eval import SAMPLE_BATCH, Evaluator
 from gancli.run_dir.files import MetricsLog
 from gancli.run_dir.reader import load_run
 from gancli.runner.trainer import train_and_evaluate
 from gancli.training.keys import evaluation_keys
-from tests.helpers import PLOTS, SMOKE, assert_one_line_error, compose_config, gancli
+from tests.helpers import PLOTS, SMOKE, assert_one_line_error, command_config, compose_config, gancli
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_eval_with_the_run_defaults_reproduces_its_final_evaluation(run_dir):
-    result = eval_run(EvalConfig(run_dir=str(run_dir)))
+    result = eval_run(command_config("eval", run_dir=str(run_dir)))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert result["step"] == 40 and result["n"] == 256 and result["seed"] == 0
     for name, value in result.items():
@@ -40,7 +40,7 @@ def test_eval_with_the_run_defaults_reproduces_its_final_evaluation(run_dir):
 
 
 def test_eval_of_an_older_checkpoint_reproduces_what_was_logged_then(run_dir):
-    result = eval_run(EvalConfig(run_dir=str(run_dir), step=20))
+    result = eval_run(command_config("eval", run_dir=str(run_dir), step=20))
     (logged,) = [r for r in MetricsLog(run_dir / "metrics.jsonl").read() if r["step"] == 20]
     assert result["step"] == 20
     assert result["high_quality_fraction"] == logged["high_quality_fraction"]
@@ -49,8 +49,8 @@ def test_eval_of_an_older_checkpoint_reproduces_what_was_logged_then(run_dir):
 
 @pytest.mark.slow
 def test_eval_with_another_seed_and_size_draws_other_samples(run_dir):
-    result = eval_run(EvalConfig(run_dir=str(run_dir), n=300, seed=7))
-    default = eval_run(EvalConfig(run_dir=str(run_dir)))
+    result = eval_run(command_config("eval", run_dir=str(run_dir), n=300, seed=7))
+    default = eval_run(command_config("eval", run_dir=str(run_dir)))
     assert result["n"] == 300 and result["seed"] == 7
     assert result["recall"] != default["recall"]
 
@@ -63,7 +63,7 @@ def test_eval_table_has_a_line_per_metric():
 
 def test_samples_are_the_ones_the_evaluation_scored(run_dir):
     out = run_dir.parent / "drawn.npy"
-    written = sample_run(SampleConfig(run_dir=str(run_dir), n=256, out=str(out)))
+    written = sample_run(command_config("sample", run_dir=str(run_dir), n=256, out=str(out)))
     samples = np.load(out)
     assert samples.shape == (256, 2) and samples.dtype == np.float32
     assert written == {"out": str(out), "png": str(out.with_suffix(".png")), "n": 256, "shape": [256, 2],
@@ -79,20 +79,20 @@ def test_eval_of_a_samples_file_scores_it_as_the_run_scored_its_own(run_dir):
     """The samples `gancli sample` draws with the run's defaults, scored from their file, give
     the run's final numbers: same metrics, same real samples, same critic."""
     out = run_dir.parent / "scored.npy"
-    sample_run(SampleConfig(run_dir=str(run_dir), n=256, out=str(out)))
-    result = eval_run(EvalConfig(run_dir=str(run_dir), samples=str(out)))
+    sample_run(command_config("sample", run_dir=str(run_dir), n=256, out=str(out)))
+    result = eval_run(command_config("eval", run_dir=str(run_dir), samples=str(out)))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert result["samples"] == str(out) and result["n"] == 256
     for name in ("high_quality_fraction", "precision", "recall", "density", "coverage", "critic_estimate"):
         assert result[name] == summary[name], name
     assert json.loads(out.with_suffix(".eval.json").read_text()) == result  # beside the file, not the run
-    assert eval_run(EvalConfig(run_dir=str(run_dir), samples=str(out), n=100))["n"] == 100  # the first n
+    assert eval_run(command_config("eval", run_dir=str(run_dir), samples=str(out), n=100))["n"] == 100  # the first n
 
 
 @pytest.mark.slow
 def test_many_samples_are_drawn_in_batches(run_dir):
     out = run_dir.parent / "many.npy"
-    sample_run(SampleConfig(run_dir=str(run_dir), n=SAMPLE_BATCH + 10, out=str(out), step=20, seed=3))
+    sample_run(command_config("sample", run_dir=str(run_dir), n=SAMPLE_BATCH + 10, out=str(out), step=20, seed=3))
     samples = np.load(out)
     assert samples.shape == (SAMPLE_BATCH + 10, 2) and np.isfinite(samples).all()
     assert not np.array_equal(samples[:10], samples[SAMPLE_BATCH: SAMPLE_BATCH + 10])  # batches differ
@@ -100,7 +100,7 @@ def test_many_samples_are_drawn_in_batches(run_dir):
 
 @pytest.mark.slow
 def test_sample_defaults_to_the_run_directory(run_dir):
-    sample_run(SampleConfig(run_dir=str(run_dir), n=10))
+    sample_run(command_config("sample", run_dir=str(run_dir), n=10))
     assert np.load(run_dir / "samples.npy").shape == (10, 2) and (run_dir / "samples.png").exists()
 
 
@@ -127,12 +127,12 @@ def test_eval_sweeps_write_into_their_job_directories(env, run_dir, tmp_path):
 
 def test_eval_needs_enough_samples_for_the_neighbour_metrics():
     with pytest.raises(GancliError, match="'n' is 5"):
-        parse_eval_config({"run_dir": "x", "n": 5})
+        command_config("eval", run_dir="x", n=5)
 
 
 def test_sample_will_not_overwrite_the_runs_own_files(run_dir):
     with pytest.raises(GancliError, match="inside the run's plots/ folder"):
-        sample_run(SampleConfig(run_dir=str(run_dir), out=str(run_dir / "plots" / "samples_0000040.npy")))
+        sample_run(command_config("sample", run_dir=str(run_dir), out=str(run_dir / "plots" / "samples_0000040.npy")))
 
 
 @pytest.mark.parametrize(("kwargs", "fragment"), [
@@ -141,7 +141,7 @@ def test_sample_will_not_overwrite_the_runs_own_files(run_dir):
 ])
 def test_eval_refuses_bad_requests(run_dir, kwargs, fragment):
     with pytest.raises(GancliError, match=fragment):
-        eval_run(EvalConfig(run_dir=str(run_dir), **kwargs))
+        eval_run(command_config("eval", run_dir=str(run_dir), **kwargs))
 
 
 def test_reading_refuses_what_is_not_a_run(tmp_path):
@@ -156,9 +156,9 @@ def test_reading_refuses_what_is_not_a_run(tmp_path):
 
 def test_sample_refuses_a_bad_out(run_dir):
     with pytest.raises(GancliError, match="must name a .npy file"):
-        sample_run(SampleConfig(run_dir=str(run_dir), out="x.csv"))
+        sample_run(command_config("sample", run_dir=str(run_dir), out="x.csv"))
     with pytest.raises(GancliError, match="does not exist"):
-        sample_run(SampleConfig(run_dir=str(run_dir), out=str(run_dir / "no" / "x.npy")))
+        sample_run(command_config("sample", run_dir=str(run_dir), out=str(run_dir / "no" / "x.npy")))
 
 
 @pytest.mark.slow  # subprocesses

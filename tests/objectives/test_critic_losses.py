@@ -4,13 +4,14 @@ against values computed here independently (numerical sups, integrals, closed fo
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from gancli.cli.overrides import group_options
-from gancli.config.estimate import EstimatorConfig
+from gancli.config.compose import estimate_config
 from gancli.data.densities import GaussianMixture
 from gancli.errors import GancliError
 from gancli.evaluation.exact import exact_value
@@ -89,7 +90,7 @@ def test_registry_errors():
 @pytest.mark.parametrize("name", POINTWISE)
 def test_trained_critic_reaches_the_optimum_within_5_percent(name):
     loss, p, q = CRITIC_LOSSES[name], gaussian(0.0, 1.0), gaussian(0.5, 1.1)
-    cfg = EstimatorConfig(steps=800, batch_size=2048, chunk=400, eval_samples=200_000)
+    cfg = replace(estimate_config().estimate, steps=800, batch_size=2048, chunk=400, eval_samples=200_000)
     estimate = variational_estimate(loss, train_critic(loss, p, q, cfg, seed=0), p, q, cfg.eval_samples, seed=0)
     assert estimate == pytest.approx(exact_value(loss, p, q).value, rel=0.05)
 
@@ -97,7 +98,7 @@ def test_trained_critic_reaches_the_optimum_within_5_percent(name):
 @pytest.mark.slow
 def test_wgan_gp_critic_estimates_w1_within_10_percent():
     loss, p, q = CRITIC_LOSSES["wgan_gp"], gaussian(0.0, 1.0), gaussian(1.0, 1.5)
-    cfg = EstimatorConfig()
+    cfg = estimate_config().estimate
     critic = train_critic(loss, p, q, cfg, seed=0, penalty="gp", penalty_weight=10.0)  # its Lipschitz constraint
     estimate = variational_estimate(loss, critic, p, q, cfg.eval_samples, seed=0)
     assert estimate == pytest.approx(exact_value(loss, p, q).value, rel=0.10)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from gancli.cli.overrides import group_options
-from gancli.config.train import DivergenceConfig
+from gancli.config.compose import group_config
 from gancli.errors import GancliError
 from gancli.objectives.critic_losses import objective_from_config
 from gancli.objectives.f_divergences import DIVERGENCES
@@ -90,11 +90,11 @@ def test_roth_penalty_against_finite_differences_and_the_conjugate(name):
 
 
 @pytest.mark.parametrize(("cfg", "fragment"), [
-    (DivergenceConfig(name="wgan_gp", penalty="r1", penalty_weight=1.0), "replace it, dropping that constraint"),
-    (DivergenceConfig(name="wgan_gp"), "drop that constraint"),
-    (DivergenceConfig(name="hinge", penalty="roth", penalty_weight=1.0), "use divergence.penalty=r1, r2 or r1r2"),
-    (DivergenceConfig(name="tv", penalty="roth", penalty_weight=1.0), "has a flat f"),
-    (DivergenceConfig(name="kl", penalty="r1"), "needs a weight"),
+    (group_config("divergence", "wgan_gp", penalty="r1", penalty_weight=1.0), "replace it, dropping that constraint"),
+    (group_config("divergence", "wgan_gp", penalty="none", penalty_weight=0.0), "drop that constraint"),
+    (group_config("divergence", "hinge", penalty="roth", penalty_weight=1.0), "use divergence.penalty=r1, r2 or r1r2"),
+    (group_config("divergence", "tv", penalty="roth", penalty_weight=1.0), "has a flat f"),
+    (group_config("divergence", "kl", penalty="r1"), "needs a weight"),
 ])
 def test_penalties_that_do_not_fit_are_refused(cfg, fragment):
     with pytest.raises(GancliError, match=fragment):
@@ -102,7 +102,7 @@ def test_penalties_that_do_not_fit_are_refused(cfg, fragment):
 
 
 def test_penalty_none_ignores_a_leftover_weight():
-    objective_from_config(DivergenceConfig(name="kl", penalty="none", penalty_weight=3.0))
+    objective_from_config(group_config("divergence", "kl", penalty="none", penalty_weight=3.0))
 
 
 @pytest.mark.slow  # trains two critics

@@ -10,7 +10,7 @@ import optax
 import pytest
 from flax import nnx
 
-from gancli.config.train import ModelConfig
+from gancli.config.compose import group_config
 from gancli.errors import GancliError
 from gancli.players.dcgan import BatchNorm, packed_images
 from gancli.players.models import make_models
@@ -26,7 +26,7 @@ def players(image_shape, *, width=8, pack=1, heads=1, shared=True, spectral_norm
     """(G, D) through gancli.players.models.make_models; abstract: shapes only (nnx.eval_shape), which
     keeps the tests that need no values free of eager initialisation, the slow part on CPU."""
     h, w, c = image_shape
-    cfg = ModelConfig(name="dcgan", width=width, pack=pack, spectral_norm=spectral_norm, batch_norm=batch_norm)
+    cfg = group_config("model", "dcgan", width=width, pack=pack, spectral_norm=spectral_norm, batch_norm=batch_norm)
     shapes = Shapes(latent_dim=LATENT, data_dim=h * w * c, heads=heads, shared_critic=shared, image_shape=image_shape)
     build = lambda: make_models(cfg, shapes, jax.random.key(seed))  # noqa: E731
     return nnx.eval_shape(build) if abstract else build()
@@ -93,7 +93,7 @@ def test_unsupported_image_shape_is_a_one_line_error(image_shape):
 
 def test_dcgan_needs_images():
     with pytest.raises(GancliError, match="model=dcgan is convolutional"):
-        make_models(ModelConfig(name="dcgan"), Shapes(latent_dim=2, data_dim=2), jax.random.key(0))
+        make_models(group_config("model", "dcgan"), Shapes(latent_dim=2, data_dim=2), jax.random.key(0))
 
 
 def test_packing_puts_a_packs_images_in_channels():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from gancli.config.train import ModelConfig
+from gancli.config.compose import group_config
 from gancli.objectives.penalties import input_gradients
 from gancli.players.models import make_models
 from gancli.players.shapes import Shapes
@@ -25,7 +25,7 @@ X = jax.random.normal(jax.random.key(1), (256, 4)) * 3.0
 def critic_function(spectral_norm, heads=1, shared=True, kernel_scale=1.0):
     """x -> the MLP critic's outputs (n, heads), merged fresh inside every call as the trainer
     does, with every kernel multiplied by kernel_scale; and its (graph, state)."""
-    cfg = ModelConfig(name="mlp", hidden=32, depth=3, pack=2, spectral_norm=spectral_norm)
+    cfg = group_config("model", "mlp", hidden=32, depth=3, pack=2, spectral_norm=spectral_norm)
     shapes = Shapes(latent_dim=2, data_dim=2, heads=heads, shared_critic=shared)
     _, d = make_models(cfg, shapes, jax.random.key(0))
     graph, state = nnx.split(d)

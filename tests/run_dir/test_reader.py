@@ -162,3 +162,21 @@ def test_anything_less_certain_than_a_finished_run_is_left_to_the_trainer(copy, 
 def test_a_summary_of_another_step_is_not_this_runs_end(copy, cfg):
     RunDir(copy).summary_file.write_text(json.dumps({**SUMMARY, "step": 2}))  # a shorter run's, since extended
     assert finished_summary(cfg, copy) is None
+
+
+def test_a_run_saved_before_the_weight_average_is_no_finished_run_of_todays_config(cfg, states, tmp_path):
+    """Its checkpoint has no train.ema_decay: it evaluated G itself, so it finished a config with
+    train.ema_decay=0, not today's default (once read as 0.999, and skipped by a re-run sweep)."""
+    raw = to_dict(cfg)
+    old = {**raw, "train": {k: v for k, v in raw["train"].items() if k != "ema_decay"}}
+    checkpointer = Checkpointer(RunDir(tmp_path).checkpoints)
+    try:
+        checkpointer.save(4, states[4], {"step": 4, "config": old, "shapes": state_shapes(states[4]),
+                                         "versions": {"gancli": "0.1.0"}})
+    finally:
+        checkpointer.close()
+    RunDir(tmp_path).write_summary(SUMMARY)
+    assert cfg.train.ema_decay == 0.999
+    assert finished_summary(cfg, tmp_path) is None
+    no_average = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, ema_decay=0.0))
+    assert finished_summary(no_average, tmp_path) == SUMMARY

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+from dataclasses import replace
 
 import pytest
 
 from gancli.cli.apps.resume import train_arguments
-from gancli.config.train import DistributedConfig
 from gancli.errors import GancliError
 from gancli.runner.distributed import initialize
 from gancli.runner.trainer import train_and_evaluate
-from tests.helpers import GANCLI, SMOKE, assert_records_close, gancli, records
+from tests.helpers import GANCLI, SMOKE, assert_records_close, compose_config, gancli, records
+
+ONE_PROCESS = compose_config().distributed  # conf/train.yaml: no coordinator
 
 
 def free_port() -> int:
@@ -44,9 +46,9 @@ def two_processes(env, run_dir, *overrides, slurm=False, timeout=300):
 def test_one_process_initialises_nothing(monkeypatch):
     monkeypatch.delenv("SLURM_STEP_NUM_TASKS", raising=False)
     monkeypatch.setenv("SLURM_NTASKS", "4")  # an allocation of 4 tasks, this one not started by srun
-    initialize(DistributedConfig())  # no coordinator, no srun step of several: a plain run (JAX not yet joined)
+    initialize(ONE_PROCESS)  # no coordinator, no srun step of several: a plain run (JAX not yet joined)
     with pytest.raises(GancliError, match="distributed.coordinator needs distributed.num_processes"):
-        initialize(DistributedConfig(coordinator="localhost:1234"))
+        initialize(replace(ONE_PROCESS, coordinator="localhost:1234"))
 
 
 def test_a_resume_drops_how_the_processes_met(tmp_path):

@@ -62,6 +62,16 @@ def test_a_changed_setting_is_warned_about_and_refused_for_a_sweeps_job(shared, 
         _check_resumable(metadata, new, shared.abstract_state, tmp_path, same_run_only=True)
 
 
+def test_a_sweep_run_again_over_a_run_saved_before_a_key_says_what_that_run_did(shared, tmp_path):
+    """A run saved before train.ema_decay and model.pack existed had no average and no packing: a
+    sweep's job refuses it naming those settings, rather than continuing it as today's default."""
+    cfg = compose_config(*OVERRIDES)
+    metadata = saved(cfg, shared.abstract_state)
+    metadata["config"]["train"].pop("ema_decay")
+    with pytest.raises(GancliError, match=r"holds a run of another config \(train.ema_decay: 0.0 -> 0.999\)"):
+        _check_resumable(metadata, cfg, shared.abstract_state, tmp_path, same_run_only=True)
+
+
 def test_a_resumable_setting_changes_nothing_worth_a_warning(shared, tmp_path, caplog):
     old = compose_config(*OVERRIDES)
     new = compose_config(*OVERRIDES, "train.steps=80", "train.eval_every=40", "train.keep=5")

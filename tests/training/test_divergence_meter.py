@@ -3,16 +3,20 @@ estimate E_P[real_score(v)] - E_Q[fake_score(v)] averaged over fresh samples of 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import jax
 import numpy as np
 import pytest
 from flax import nnx
 
-from gancli.config.estimate import EstimatorConfig
+from gancli.config.compose import estimate_config
 from gancli.data.densities import GaussianMixture
 from gancli.objectives.critic_losses import CRITIC_LOSSES
 from gancli.players.models import MLP
 from gancli.training.divergence_meter import TrainedCritic, train_critic, variational_estimate
+
+TINY = replace(estimate_config().estimate, steps=3, batch_size=16, hidden=4, depth=1)
 
 
 def gaussian(mean, std=1.0):
@@ -56,8 +60,8 @@ def test_the_critic_trains_for_exactly_the_configured_steps_whatever_the_chunk()
     """3 steps in chunks of 2 run a second chunk of which only 1 step may count: the critic is the
     one 3 steps in a single chunk train."""
     loss = CRITIC_LOSSES["least_squares"]
-    one_chunk = train_critic(loss, P, Q, EstimatorConfig(steps=3, batch_size=16, hidden=4, depth=1, chunk=3), seed=0)
-    two_chunks = train_critic(loss, P, Q, EstimatorConfig(steps=3, batch_size=16, hidden=4, depth=1, chunk=2), seed=0)
+    one_chunk = train_critic(loss, P, Q, replace(TINY, chunk=3), seed=0)
+    two_chunks = train_critic(loss, P, Q, replace(TINY, chunk=2), seed=0)
     for a, b in zip(jax.tree.leaves(one_chunk.params), jax.tree.leaves(two_chunks.params), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
     # And training moved the critic from its initialisation (the seed's first key): the critics

@@ -49,7 +49,7 @@ def stubbed_eval(monkeypatch):
 
 def test_it_prints_the_metrics_as_a_table_and_where_they_went(stubbed_eval, capsys, tmp_path):
     out_dirs = stubbed_eval(RunMode.RUN)
-    eval_app._eval(eval_app._parse({"run_dir": str(tmp_path / "run")}), tmp_path / "cwd")
+    eval_app._eval(eval_app._parse(_composed(f"run_dir={tmp_path / 'run'}")), tmp_path / "cwd")
     assert out_dirs == [None]  # beside the run
     assert capsys.readouterr().out == ("step    40\n"
                                        "n       100\n"
@@ -59,6 +59,6 @@ def test_it_prints_the_metrics_as_a_table_and_where_they_went(stubbed_eval, caps
 
 def test_each_job_of_a_sweep_writes_into_its_own_directory(stubbed_eval, capsys, tmp_path):
     out_dirs = stubbed_eval(RunMode.MULTIRUN)
-    eval_app._eval(eval_app._parse({"run_dir": str(tmp_path / "run")}), tmp_path / "sweep" / "0")
+    eval_app._eval(eval_app._parse(_composed(f"run_dir={tmp_path / 'run'}")), tmp_path / "sweep" / "0")
     assert out_dirs == [tmp_path / "sweep" / "0"]  # jobs evaluating one run do not overwrite each other
     assert capsys.readouterr().out.endswith(f"(written to {tmp_path / 'sweep' / '0' / 'eval.json'})\n")

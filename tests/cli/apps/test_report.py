@@ -38,7 +38,7 @@ def test_it_prints_the_report_then_where_its_files_went(monkeypatch, capsys, tmp
     written = {"markdown": "| run | recall |\n|---|---|\n| a | 0.5 |", "report": "r/report.md", "csv": "r/report.csv",
                "png": "r/report.png"}
     monkeypatch.setattr("gancli.commands.report.write_report", lambda cfg: given.append(cfg) or written)
-    cfg = report_app._parse({"dirs": ["a"], "out": "r"})
+    cfg = report_app._parse(_composed("dirs=[a]", "out=r"))
     report_app._report(cfg, tmp_path)
     assert given == [cfg]
     assert capsys.readouterr().out == ("| run | recall |\n|---|---|\n| a | 0.5 |\n"

@@ -43,7 +43,7 @@ def test_it_prints_what_was_written_as_one_json_line(monkeypatch, capsys, tmp_pa
     written = {"out": "samples.npy", "n": 3, "dim": 2}
     monkeypatch.setattr("gancli.commands.sample.sample_run",
                         lambda cfg, default_dir: given.append(default_dir) or written)
-    sample_app._sample(sample_app._parse({"run_dir": "runs/a"}), tmp_path)
+    sample_app._sample(sample_app._parse(_composed("run_dir=runs/a")), tmp_path)
     # A sweep's jobs (n=100,1000, say) each write into their own directory, not over each other.
     assert given == [tmp_path if job_dir else None]
     (line,) = capsys.readouterr().out.splitlines()
