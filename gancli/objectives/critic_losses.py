@@ -47,6 +47,7 @@ class CriticLoss:
     minimax_descends: str = "-"  # zero_sum only
     required_penalty: str | None = None  # WGAN's critic must be kept 1-Lipschitz: divergence.penalty=gp
     roth_weight: None = None  # Roth et al. derive their regulariser for f-divergences only
+    probability: None = None  # no classifier's probability: these critics score, they do not classify
 
     def nonsaturating_loss(self, v: Array) -> Array:
         return self.nonsaturating(v)

@@ -41,6 +41,7 @@ class CriticLossLike(Protocol):
     minimax_descends: str
     nonsaturating_descends: str
     roth_weight: Elementwise | None  # w(v) of the Roth et al. penalty (gancli.objectives.penalties), or None
+    probability: Elementwise | None  # D(x), the probability that x is real, from v where the objective defines one
 
     def real_score(self, v: Array) -> Array: ...
     def fake_score(self, v: Array) -> Array: ...
@@ -66,6 +67,9 @@ class Divergence:
     # the critic implies: Roth et al.'s regulariser is E_Q[w(v) |grad v|^2] (gancli.objectives.penalties).
     roth_weight: Elementwise | None
     params: dict[str, float] = field(default_factory=dict)  # e.g. {"alpha": 2.0}
+    # D(x) = P(real | x) that the critic's output v implies, where the objective is a classifier's
+    # (the original GAN: D = sigmoid(v), D* = p/(p+q), Goodfellow et al. 2014); None elsewhere.
+    probability: Elementwise | None = None
 
     required_penalty = None  # the bound alone defines the critic's objective
     zero_sum = True  # G may minimise the critic's own objective (the minimax form)
@@ -198,6 +202,7 @@ GAN = Divergence(
     f_prime_at_1=-LOG2,
     nonsaturating_descends="KL(Q||P) - 2 JSD(P||Q) (Arjovsky & Bottou 2017)",
     roth_weight=jax.nn.sigmoid,
+    probability=jax.nn.sigmoid,
 )
 
 TV = Divergence(

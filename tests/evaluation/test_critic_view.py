@@ -5,10 +5,13 @@ each checked against the critic's raw outputs v put through the heads' formulas 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gancli.evaluation.critic_view import critic_evaluation, critic_surface, surface_label
+from gancli.evaluation.critic_view import critic_evaluation, critic_surface, surface_label, surface_of_head
+from gancli.objectives.critic_losses import OBJECTIVES, get_objective
+from gancli.objectives.heads import Head
 from gancli.training.problem import build, critic, pack
 from tests.helpers import SMOKE, compose_config
 
@@ -132,3 +135,16 @@ def test_a_packed_critic_is_shown_copies_of_the_point(critics):
     side_by_side = np.concatenate([points, points], axis=1)  # (x, x) as one row of the critic's input
     v = np.asarray(critic(problem, d_params, side_by_side), np.float64)
     np.testing.assert_allclose(surface, _sigmoid(v), rtol=1e-5)
+
+
+def test_the_objectives_probability_not_its_name_decides_what_the_surface_shows():
+    """D(x) is shown where the objective defines a probability (the GAN's sigmoid), whatever the head is called."""
+    v = jnp.array([-2.0, 0.0, 3.0])
+    gan, kl = get_objective("gan"), get_objective("kl")
+    renamed = Head("my_classifier", gan, 1.0)
+    np.testing.assert_allclose(surface_of_head(renamed, v), 1.0 / (1.0 + np.exp(-np.asarray(v))), rtol=1e-6)
+    assert surface_label(renamed) == "D(x)"
+    posing = Head("gan", kl, 1.0)  # a name alone makes no probability
+    np.testing.assert_allclose(surface_of_head(posing, v), kl.activation(v))
+    assert surface_label(posing) == "T(x)"
+    assert [name for name in OBJECTIVES if get_objective(name).probability is not None] == ["gan"]
