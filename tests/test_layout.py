@@ -118,3 +118,18 @@ def test_every_module_has_a_test_file_of_its_own(name):
     tests = [node for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
     assert tests, f"{path.relative_to(TESTS.parent)} holds no test"
+
+
+def test_every_file_of_conf_ships_in_the_package():
+    """conf/ ships as gancli.conf through pyproject's package-data globs: a new folder of configs
+    that no glob names is left out of the wheel (an `optional` default would then go quietly missing)."""
+    import fnmatch
+    import re
+
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    section = re.search(r'^"gancli\.conf" = \[(.*?)\]', pyproject, re.M | re.S).group(1)  # tomllib: 3.11+
+    globs = re.findall(r'"([^"]+)"', section)
+    conf = PACKAGE.parent / "conf"
+    files = [p.relative_to(conf).as_posix() for p in conf.rglob("*.yaml")]
+    assert files and [f for f in files if not any(fnmatch.fnmatchcase(f, g) and f.count("/") == g.count("/")
+                                                  for g in globs)] == []
