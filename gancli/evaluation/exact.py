@@ -1,9 +1,10 @@
 """Exact values between known Gaussian mixtures: D_f(P||Q) = E_Q[f(p/q)], and the optima of the
 other critic losses (hinge, least squares: pointwise; WGAN: the Wasserstein-1 distance in 1-D).
 
-A closed form where THEORY.md gives one (single Gaussians with diagonal covariances: KL,
-reverse KL, Pearson, Neyman, squared Hellinger), else numerical integration on a grid (1-D
-and 2-D), else a Monte Carlo average over samples of Q with the known densities (above 2-D).
+A closed form where the divergence's record has one (single Gaussians with diagonal
+covariances: KL, reverse KL, Pearson, Neyman, squared Hellinger, Jeffrey; see
+gancli.objectives.gaussian_forms), else numerical integration on a grid (1-D and 2-D), else a
+Monte Carlo average over samples of Q with the known densities (above 2-D).
 A divergence that is infinite for the given P and Q is refused, not computed.
 """
 
@@ -28,36 +29,6 @@ class ExactValue:
     method: str  # "closed form", "numerical integration" or "monte carlo"
 
 
-def _kl_gaussians(p: GaussianMixture, q: GaussianMixture) -> float:
-    """KL(P||Q) for single diagonal Gaussians: the 1-D closed form summed over axes."""
-    (m1, s1), (m2, s2) = (p.means[0], p.stds[0]), (q.means[0], q.stds[0])
-    return float(np.sum(np.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5))
-
-
-def _pearson_gaussians(p: GaussianMixture, q: GaussianMixture) -> float:
-    """Pearson chi^2(P||Q) = prod_axes int p_i^2/q_i - 1, each axis by THEORY.md's closed form."""
-    (m1, s1), (m2, s2) = (p.means[0], p.stds[0]), (q.means[0], q.stds[0])
-    per_axis = s2**2 / (s1 * np.sqrt(2 * s2**2 - s1**2)) * np.exp((m1 - m2) ** 2 / (2 * s2**2 - s1**2))
-    return float(np.prod(per_axis) - 1.0)
-
-
-def _hellinger_gaussians(p: GaussianMixture, q: GaussianMixture) -> float:
-    """Squared Hellinger 2 (1 - BC), with the Bhattacharyya coefficient a product over axes."""
-    (m1, s1), (m2, s2) = (p.means[0], p.stds[0]), (q.means[0], q.stds[0])
-    bc = np.sqrt(2 * s1 * s2 / (s1**2 + s2**2)) * np.exp(-((m1 - m2) ** 2) / (4 * (s1**2 + s2**2)))
-    return float(2.0 * (1.0 - np.prod(bc)))
-
-
-CLOSED_FORMS = {
-    "kl": _kl_gaussians,
-    "reverse_kl": lambda p, q: _kl_gaussians(q, p),
-    "pearson": _pearson_gaussians,
-    "neyman": lambda p, q: _pearson_gaussians(q, p),  # Neyman chi^2(P||Q) = Pearson chi^2(Q||P)
-    "hellinger": _hellinger_gaussians,
-    "jeffrey": lambda p, q: _kl_gaussians(p, q) + _kl_gaussians(q, p),  # f = (u - 1) log u: KL both ways
-}
-
-
 def _moment_finite(p: GaussianMixture, q: GaussianMixture, c: float) -> bool:
     """Whether int p^c q^(1-c) dx is finite, for mixtures of diagonal Gaussians.
 
@@ -72,26 +43,9 @@ def _moment_finite(p: GaussianMixture, q: GaussianMixture, c: float) -> bool:
     return bool(wide.all(axis=2).any(axis=1).all())
 
 
-def _divergence_moments(div: Divergence) -> tuple[float, ...]:
-    """The c whose int p^c q^(1-c) must be finite for D_f(P||Q) to be (the others always are here)."""
-    if div.name == "alpha":
-        return (div.params["alpha"],)
-    return {"pearson": (2,), "neyman": (-1,)}.get(div.name, ())
-
-
-def _variance_moments(div: Divergence) -> tuple[float, ...]:
-    """The c whose int p^c q^(1-c) must be finite for the bound's sample averages at the optimal
-    critic, E_P[f'(u)] and E_Q[f*(f'(u))] with u = p/q, to have finite variance."""
-    if div.name == "alpha":
-        a = div.params["alpha"]
-        return (2 * a - 1, 2 * a)
-    return {"kl": (2,), "reverse_kl": (-1,), "pearson": (3, 4), "neyman": (-2, -3),
-            "jeffrey": (2, -1)}.get(div.name, ())
-
-
 def check_finite(div: Divergence, p: GaussianMixture, q: GaussianMixture) -> None:
     """GancliError if D_f(P||Q) is infinite for these P and Q, saying what would make it finite."""
-    bad = [c for c in _divergence_moments(div) if not _moment_finite(p, q, c)]
+    bad = [c for c in div.finite_if_moments if not _moment_finite(p, q, c)]
     if bad:
         c = bad[0]
         need = (f"{c:g} std_q^2 > {c - 1:g} std_p^2" if c > 1 else f"{1 - c:g} std_p^2 > {-c:g} std_q^2")
@@ -101,7 +55,7 @@ def check_finite(div: Divergence, p: GaussianMixture, q: GaussianMixture) -> Non
 
 def estimator_variance_warning(div: Divergence, p: GaussianMixture, q: GaussianMixture) -> str | None:
     """Why a sample estimate of a finite divergence may still fall short, or None."""
-    bad = [c for c in _variance_moments(div) if not _moment_finite(p, q, c)]
+    bad = [c for c in div.finite_variance_if_moments if not _moment_finite(p, q, c)]
     if not bad:
         return None
     return (f"the sample estimate of {div.estimates} has infinite variance for these P and Q "
@@ -188,8 +142,8 @@ def exact_value(obj: Objective, p: GaussianMixture, q: GaussianMixture, *, grid_
     else:
         check_finite(obj, p, q)
         single = len(p.weights) == 1 and len(q.weights) == 1
-        if single and obj.name in CLOSED_FORMS:
-            return ExactValue(CLOSED_FORMS[obj.name](p, q), "closed form")
+        if single and obj.gaussian_closed_form is not None:
+            return ExactValue(obj.gaussian_closed_form(p, q), "closed form")
         integrand = _f_integrand(obj)
     if p.dim <= 2:
         return ExactValue(_integrate(integrand, p, q, grid_points), "numerical integration")

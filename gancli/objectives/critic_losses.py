@@ -48,6 +48,7 @@ class CriticLoss:
     required_penalty: str | None = None  # WGAN's critic must be kept 1-Lipschitz: divergence.penalty=gp
     roth_weight: None = None  # Roth et al. derive their regulariser for f-divergences only
     probability: None = None  # no classifier's probability: these critics score, they do not classify
+    gaussian_closed_form: None = None  # their optima are integrated (gancli.evaluation.exact)
 
     def nonsaturating_loss(self, v: Array) -> Array:
         return self.nonsaturating(v)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +25,7 @@ from jax import Array
 from jax.nn import softplus
 
 from gancli.errors import GancliError, lookup
+from gancli.objectives import gaussian_forms
 
 LOG2 = math.log(2.0)
 Elementwise = Callable[[Array], Array]
@@ -66,6 +67,13 @@ class Divergence:
     # w(v) = f*''(g_f(v)) g_f'(v)^2 = g_f'(v)^2 / f''(u(v)), u(v) = (f')^-1(g_f(v)) the density ratio
     # the critic implies: Roth et al.'s regulariser is E_Q[w(v) |grad v|^2] (gancli.objectives.penalties).
     roth_weight: Elementwise | None
+    # What gancli.evaluation.exact needs (gancli.objectives.gaussian_forms): D_f between two single
+    # diagonal Gaussians in closed form, or None (then integrated); the c whose int p^c q^(1-c) must
+    # be finite for D_f(P||Q) to be (the others always are between Gaussians); and the c it must be
+    # finite for, for the bound's sample averages at the optimal critic to have finite variance.
+    gaussian_closed_form: Callable[[Any, Any], float] | None
+    finite_if_moments: tuple[float, ...]
+    finite_variance_if_moments: tuple[float, ...]
     params: dict[str, float] = field(default_factory=dict)  # e.g. {"alpha": 2.0}
     # D(x) = P(real | x) that the critic's output v implies, where the objective is a classifier's
     # (the original GAN: D = sigmoid(v), D* = p/(p+q), Goodfellow et al. 2014); None elsewhere.
@@ -123,6 +131,7 @@ KL = Divergence(
     f_prime_at_1=1.0,
     nonsaturating_descends="KL(Q||P), the reverse KL (Poole et al. 2016)",
     roth_weight=lambda v: jnp.exp(v - 1.0),
+    gaussian_closed_form=gaussian_forms.kl_gaussians, finite_if_moments=(), finite_variance_if_moments=(2,),
 )
 
 REVERSE_KL = Divergence(
@@ -136,6 +145,7 @@ REVERSE_KL = Divergence(
     f_prime_at_1=-1.0,
     nonsaturating_descends="Neyman chi^2(P||Q) / 2",
     roth_weight=jnp.ones_like,
+    gaussian_closed_form=gaussian_forms.reverse_kl_gaussians, finite_if_moments=(), finite_variance_if_moments=(-1,),
 )
 
 PEARSON = Divergence(
@@ -148,6 +158,7 @@ PEARSON = Divergence(
     f_prime_at_1=0.0,
     nonsaturating_descends="2 KL(P||Q)",
     roth_weight=lambda v: jnp.full_like(v, 0.5),
+    gaussian_closed_form=gaussian_forms.pearson_gaussians, finite_if_moments=(2,), finite_variance_if_moments=(3, 4),
 )
 
 NEYMAN = Divergence(
@@ -161,6 +172,7 @@ NEYMAN = Divergence(
     f_prime_at_1=0.0,
     nonsaturating_descends="2 D_alpha(P||Q), alpha = -2",
     roth_weight=lambda v: 0.5 * jnp.exp(-0.5 * v),
+    gaussian_closed_form=gaussian_forms.neyman_gaussians, finite_if_moments=(-1,), finite_variance_if_moments=(-2, -3),
 )
 
 HELLINGER = Divergence(
@@ -174,6 +186,7 @@ HELLINGER = Divergence(
     f_prime_at_1=0.0,
     nonsaturating_descends="D_alpha(P||Q) / 2, alpha = -1/2",
     roth_weight=lambda v: 2.0 * jnp.exp(v),
+    gaussian_closed_form=gaussian_forms.hellinger_gaussians, finite_if_moments=(), finite_variance_if_moments=(),
 )
 
 JS = Divergence(
@@ -188,6 +201,7 @@ JS = Divergence(
     f_prime_at_1=0.0,
     nonsaturating_descends="KL(Q||P) - 2 JSD(P||Q)",
     roth_weight=jax.nn.sigmoid,
+    gaussian_closed_form=None, finite_if_moments=(), finite_variance_if_moments=(),
 )
 
 GAN = Divergence(
@@ -203,6 +217,7 @@ GAN = Divergence(
     nonsaturating_descends="KL(Q||P) - 2 JSD(P||Q) (Arjovsky & Bottou 2017)",
     roth_weight=jax.nn.sigmoid,
     probability=jax.nn.sigmoid,
+    gaussian_closed_form=None, finite_if_moments=(), finite_variance_if_moments=(),
 )
 
 TV = Divergence(
@@ -216,6 +231,7 @@ TV = Divergence(
     nonsaturating_descends=("nothing: the optimal critic sign(p - q) / 2 is flat almost everywhere, so it passes "
                             "G no gradient in either form"),
     roth_weight=None,
+    gaussian_closed_form=None, finite_if_moments=(), finite_variance_if_moments=(),
 )
 
 
@@ -276,6 +292,8 @@ def alpha_divergence(alpha: float = 2.0) -> Divergence:
         # f''(u) / u = u^(a-3), the alpha - 1 divergence's (alpha - 1 = 1 is KL, 0 is reverse KL).
         nonsaturating_descends=f"D_{a - 1.0:g}(P||Q), the alpha-divergence at alpha - 1",
         roth_weight=roth_weight,
+        # D_alpha needs int p^a q^(1-a); its estimate's variance, int p^(2a-1) q^(2-2a) and int p^2a q^(1-2a).
+        gaussian_closed_form=None, finite_if_moments=(a,), finite_variance_if_moments=(2 * a - 1, 2 * a),
         params={"alpha": a},
     )
 
@@ -336,6 +354,7 @@ JEFFREY = Divergence(
     f_prime_at_1=0.0,
     nonsaturating_descends="KL(Q||P) + Neyman chi^2(P||Q) / 2",
     roth_weight=_jeffrey_roth_weight,
+    gaussian_closed_form=gaussian_forms.jeffrey_gaussians, finite_if_moments=(), finite_variance_if_moments=(2, -1),
 )
 
 
@@ -360,6 +379,7 @@ def js_weighted(pi: float = 0.5) -> Divergence:
         f_prime_at_1=0.0,
         nonsaturating_descends=f"pi KL(Q||P) - pi / (1 - pi) JS_pi(P||Q), pi = {p:g}",
         roth_weight=lambda v: (1.0 - p) * jax.nn.sigmoid(v),  # g' = pi sigmoid(-v), u = (1 - pi) D / (pi (1 - D))
+        gaussian_closed_form=None, finite_if_moments=(), finite_variance_if_moments=(),
         params={"pi": p},
     )
 
