@@ -384,26 +384,35 @@ def js_weighted(pi: float = 0.5) -> Divergence:
     )
 
 
-def _fixed(div: Divergence) -> Callable[[], Divergence]:
-    return lambda: div
+@dataclass(frozen=True)
+class Builder:
+    """A registry entry: how to build the divergence, and the parameters it declares (the keys of
+    its config file besides name and the training ones: divergence.alpha, divergence.pi)."""
+
+    build: Callable[..., Divergence]
+    parameters: tuple[str, ...] = ()
+
+    @classmethod
+    def fixed(cls, div: Divergence) -> Builder:
+        return cls(lambda: div)
 
 
-# The registry, keyed by the names in conf/divergence/: each entry builds its divergence from
-# the parameters its config file sets (alpha, pi), or from none.
-BUILDERS: dict[str, Callable[..., Divergence]] = {
-    "gan": _fixed(GAN), "kl": _fixed(KL), "reverse_kl": _fixed(REVERSE_KL), "pearson": _fixed(PEARSON),
-    "neyman": _fixed(NEYMAN), "hellinger": _fixed(HELLINGER), "js": _fixed(JS), "tv": _fixed(TV),
-    "alpha": alpha_divergence, "jeffrey": _fixed(JEFFREY), "js_weighted": js_weighted,
+# The registry, keyed by the names in conf/divergence/.
+BUILDERS: dict[str, Builder] = {
+    "gan": Builder.fixed(GAN), "kl": Builder.fixed(KL), "reverse_kl": Builder.fixed(REVERSE_KL),
+    "pearson": Builder.fixed(PEARSON), "neyman": Builder.fixed(NEYMAN), "hellinger": Builder.fixed(HELLINGER),
+    "js": Builder.fixed(JS), "tv": Builder.fixed(TV), "alpha": Builder(alpha_divergence, ("alpha",)),
+    "jeffrey": Builder.fixed(JEFFREY), "js_weighted": Builder(js_weighted, ("pi",)),
 }
 
 
 def get_divergence(name: str, **params: float) -> Divergence:
     """The divergence `name` with its parameters; GancliError naming the valid choices otherwise."""
-    build = lookup(BUILDERS, name, "divergence")
-    try:
-        return build(**params)
-    except TypeError:
-        raise GancliError(f"divergence {name!r} takes no parameter(s) {', '.join(sorted(params))}") from None
+    builder = lookup(BUILDERS, name, "divergence")
+    extra = sorted(set(params) - set(builder.parameters))
+    if extra:
+        raise GancliError(f"divergence {name!r} takes no parameter(s) {', '.join(extra)}")
+    return builder.build(**params)
 
 
 # Every f-divergence at its default parameters (the tests iterate over these).

@@ -8,7 +8,6 @@ losses, the ensemble of f-divergences the lecture proposes against mode collapse
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,7 +49,7 @@ def heads_from_config(cfg: DivergenceConfig) -> tuple[Head, ...]:
     if len(weights) != len(members):
         raise GancliError(f"divergence.weights has {len(weights)} numbers for {len(members)} members; "
                           "give one weight per member")
-    takes = {m: set(inspect.signature(BUILDERS[m]).parameters) if m in BUILDERS else set() for m in members}
+    takes = {m: set(BUILDERS[m].parameters) if m in BUILDERS else set() for m in members}
     for param in ("alpha", "pi"):
         if getattr(cfg, param) is not None and not any(param in t for t in takes.values()):
             raise GancliError(f"divergence.{param} is set but no member of the ensemble takes it; drop it")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from gancli.errors import GancliError
-from gancli.objectives.f_divergences import DIVERGENCES, critic_objective, generator_loss, get_divergence
+from gancli.objectives.f_divergences import BUILDERS, DIVERGENCES, critic_objective, generator_loss, get_divergence
 
 LOG2 = math.log(2.0)
 NAMES = sorted(DIVERGENCES)
@@ -776,3 +776,19 @@ def test_js_weighted_at_one_half_is_half_of_js(x64):
     exact = integrate(Q * call(jsw.f, RATIO))
     assert exact == pytest.approx(0.5 * integrate(Q * call(js.f, RATIO)), rel=1e-12)
     assert exact == pytest.approx(jsd(), rel=1e-7)
+
+
+def test_each_registry_entry_declares_the_parameters_its_builder_and_its_config_take():
+    """No signature is inspected at run time: the entry says what it takes, and this ties it to
+    the builder's arguments and to the keys of its option's config class."""
+    import inspect
+    from dataclasses import fields
+
+    from gancli.config.compose import group_config
+
+    common = {"name", "generator_loss", "penalty", "penalty_weight"}
+    for name, builder in BUILDERS.items():
+        assert tuple(inspect.signature(builder.build).parameters) == builder.parameters, name
+        assert {f.name for f in fields(group_config("divergence", name))} - common == set(builder.parameters), name
+    with pytest.raises(GancliError, match="divergence 'kl' takes no parameter\\(s\\) alpha"):
+        get_divergence("kl", alpha=2.0)
