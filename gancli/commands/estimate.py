@@ -26,8 +26,9 @@ def _curves(obj: Objective, critic: TrainedCritic, p: GaussianMixture, q: Gaussi
             x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None, str]]:
     """(learned, optimal or None, label) for the critic plot at points x.
 
-    An f-divergence's critic is T = g_f(V) against T* = f'(p/q); for `gan` also D = exp(T)
-    against p / (p + q). Other losses show V itself against its pointwise optimum, if any.
+    An f-divergence's critic is T = g_f(V) against T* = f'(p/q); where the objective defines a
+    probability (`gan`: D = sigmoid(V) = exp(T)), also D against p / (p + q). Other losses show V
+    itself against its pointwise optimum, if any.
     """
     v = critic(x)
     p_x, q_x = np.exp(p.log_density(x)), np.exp(q.log_density(x))
@@ -38,8 +39,8 @@ def _curves(obj: Objective, critic: TrainedCritic, p: GaussianMixture, q: Gaussi
     with jax.enable_x64(True):
         t_opt = np.asarray(obj.f_prime(np.exp(p.log_density(x) - q.log_density(x))))
     curves = [(learned, t_opt, "T(x)")]
-    if obj.name == "gan":
-        curves.append((np.exp(learned), p_x / (p_x + q_x), "D(x)"))
+    if obj.probability is not None:  # a classifier's critic: D(x) against D* = p / (p + q)
+        curves.append((np.asarray(obj.probability(v)), p_x / (p_x + q_x), "D(x)"))
     return curves
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from gancli.commands.estimate import _curves
 from gancli.config.compose import estimate_config
 from gancli.data.densities import GaussianMixture
 from gancli.errors import GancliError
@@ -202,3 +203,16 @@ def test_alpha_one_half_estimates_four_times_one_minus_the_bhattacharyya_coeffic
     assert exact_value(div, p, q).value == pytest.approx(4 * (1 - bc), rel=1e-4)
     # A trained critic's bound: below the exact value, and near it (this short training gets within 10%).
     assert 0.9 * 4 * (1 - bc) < estimate < 4 * (1 - bc) * 1.01
+
+
+def test_the_critic_plot_shows_d_against_p_over_p_plus_q_where_the_objective_is_a_classifiers():
+    p, q = gaussian([0.0], [1.0]), gaussian([1.0], [1.5])
+    x = np.linspace(-3.0, 3.0, 7)[:, None]
+    critic = lambda points: np.asarray(points[:, 0] * 0.5, np.float32)  # noqa: E731 - any critic output v(x)
+    gan = _curves(DIVERGENCES["gan"], critic, p, q, x)
+    assert [label for *_, label in gan] == ["T(x)", "D(x)"]
+    learned, optimum, _ = gan[1]
+    np.testing.assert_allclose(learned, 1.0 / (1.0 + np.exp(-0.5 * x[:, 0])), rtol=1e-6)
+    dp, dq = np.exp(p.log_density(x)), np.exp(q.log_density(x))
+    np.testing.assert_allclose(optimum, dp / (dp + dq))
+    assert [label for *_, label in _curves(DIVERGENCES["kl"], critic, p, q, x)] == ["T(x)"]
