@@ -20,6 +20,7 @@ from gancli.config.compose import train_config
 from gancli.config.train import RunConfig
 from gancli.run_dir.checkpoints import Checkpointer
 from gancli.training.problem import build
+from gancli.training.state import from_tree, to_tree
 
 SMOKE = ["experiment=smoke", "train.progress=false", "train.plots=false"]  # tests of pictures turn them on
 PLOTS = "train.plots=true"
@@ -42,7 +43,7 @@ def saved_state(cfg, run_dir, step=None):
     _, init = build(cfg)
     checkpointer = Checkpointer(run_dir / "checkpoints", keep=10)
     try:
-        return checkpointer.restore(step or checkpointer.latest_step(), jax.eval_shape(init))
+        return from_tree(checkpointer.restore(step or checkpointer.latest_step(), to_tree(jax.eval_shape(init))))
     finally:
         checkpointer.close()
 

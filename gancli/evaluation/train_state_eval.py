@@ -18,7 +18,7 @@ from gancli.evaluation.sample_metrics import evaluate_samples
 from gancli.pictures.image_grid import GRID_SAMPLES
 from gancli.training.keys import EvaluationKeys, evaluation_key, mode_count_key, sample_batch_key
 from gancli.training.problem import GanProblem, generate
-from gancli.training.state import State, evaluated_generator
+from gancli.training.state import TrainState, evaluated_generator
 
 FRAME_SAMPLES = 1000  # generated points per snapshot of the fixed-noise animation
 SAMPLE_BATCH = 65536  # samples per generator call: bounds memory for any n
@@ -44,7 +44,7 @@ class Evaluator:
             self._classifier = load_or_train(self.problem.data)
         return self._classifier
 
-    def samples(self, state: State, key: Array, n: int) -> np.ndarray:
+    def samples(self, state: TrainState, key: Array, n: int) -> np.ndarray:
         """n float32 samples of the evaluated generator, drawn in batches of at most SAMPLE_BATCH."""
         g_params = evaluated_generator(state)
         batch = IMAGE_SAMPLE_BATCH if self.problem.images else SAMPLE_BATCH
@@ -53,7 +53,8 @@ class Evaluator:
         batches = [self._generate(g_params, sample_batch_key(key, b), batch) for b in range(-(-n // batch))]
         return np.concatenate([np.asarray(b, dtype=np.float32) for b in batches])[:n]
 
-    def evaluate(self, state: State, step: int, keys: EvaluationKeys) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    def evaluate(self, state: TrainState, step: int,
+                 keys: EvaluationKeys) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """(real samples, generated samples, every metric) at `step`."""
         key = evaluation_key(keys, step)
         fake = self.samples(state, key, self.n)
@@ -69,14 +70,14 @@ class Evaluator:
             return self.problem.data.evaluation_set(keys.real, self.n)
         return np.asarray(self.problem.data.sample(keys.real, self.n))
 
-    def score(self, state: State, real: np.ndarray, fake: np.ndarray,
+    def score(self, state: TrainState, real: np.ndarray, fake: np.ndarray,
               mode_fake: np.ndarray | None = None) -> dict[str, Any]:
         """Every metric of `fake` against `real` (image modes counted on `mode_fake` if given), and
         what the state's critic makes of them."""
         metrics: dict[str, Any] = self._sample_metrics(real, fake, mode_fake)
         if not self.problem.explicit:
             pack = self.problem.pack  # the real set of images may be smaller than the generated one
-            judged = self._judge(state["d"], real[:len(real) - len(real) % pack], fake[:len(fake) - len(fake) % pack])
+            judged = self._judge(state.d, real[:len(real) - len(real) % pack], fake[:len(fake) - len(fake) % pack])
             metrics.update({k: float(v) for k, v in judged.items()})
         return metrics
 
@@ -91,13 +92,13 @@ class Evaluator:
             return pixel_metrics(real, fake)
         return evaluate_images(real, fake, classifier, data.modes, mode_fake)
 
-    def frame(self, state: State, keys: EvaluationKeys) -> np.ndarray:
+    def frame(self, state: TrainState, keys: EvaluationKeys) -> np.ndarray:
         """The generator's image of the run's fixed noise: one snapshot of the animation (for
         images, the samples of one grid)."""
         return self.samples(state, keys.frames, self.frame_samples)
 
-    def surface(self, state: State, points: np.ndarray) -> np.ndarray | None:
+    def surface(self, state: TrainState, points: np.ndarray) -> np.ndarray | None:
         """critic_surface at `points`, shape (n, heads); None for a model with no critic."""
         if self.problem.explicit:
             return None
-        return np.asarray(self._surface(state["d"], points.astype(np.float32)))
+        return np.asarray(self._surface(state.d, points.astype(np.float32)))

@@ -21,7 +21,7 @@ from gancli.evaluation.train_state_eval import Evaluator
 from gancli.pictures.run_pictures import RunPictures
 from gancli.run_dir.tensorboard import TensorBoardLog
 from gancli.training.keys import EvaluationKeys
-from gancli.training.state import State
+from gancli.training.state import TrainState
 
 
 def drawing_executor() -> ThreadPoolExecutor:
@@ -39,7 +39,7 @@ class PictureThread:
         self._in_flight: Future[None] | None = None
         self._in_flight_step = 0
 
-    def submit(self, step: int, evaluator: Evaluator, state: State, keys: EvaluationKeys, real: np.ndarray,
+    def submit(self, step: int, evaluator: Evaluator, state: TrainState, keys: EvaluationKeys, real: np.ndarray,
                metrics: dict[str, Any], records: list[dict[str, Any]], final: bool, to_tensorboard: bool) -> None:
         """Draw the pictures of `step` (and send them to TensorBoard if `to_tensorboard`)."""
         snapshot = self.pictures.snapshot(evaluator, state, keys)

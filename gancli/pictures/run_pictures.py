@@ -26,7 +26,7 @@ from gancli.pictures.limits import plot_limits
 from gancli.run_dir.files import snapshot_file, snapshot_steps, step_pictures, write_atomically
 from gancli.training.keys import EvaluationKeys
 from gancli.training.problem import GanProblem
-from gancli.training.state import State
+from gancli.training.state import TrainState
 
 SURFACE_POINTS = {1: 400, 2: 120}  # critic evaluations per axis of the surface
 DRAWN_FROM_STEPS = ("samples.gif", "curves.png", "samples_final.png", "critic_final.png")
@@ -74,7 +74,7 @@ class RunPictures:
     def _frame_file(self, step: int) -> Path:
         return snapshot_file(self.dir, step)
 
-    def snapshot(self, evaluator: Evaluator, state: State, keys: EvaluationKeys) -> Snapshot:
+    def snapshot(self, evaluator: Evaluator, state: TrainState, keys: EvaluationKeys) -> Snapshot:
         """What the pictures of a state need from the device, as NumPy arrays: drawing them can
         then go on while the state's buffers are reused by the next train chunk."""
         surface = evaluator.surface(state, self.points) if self.points is not None else None
@@ -117,7 +117,7 @@ class RunPictures:
         TensorBoard images: a resume redraws a step whose file is missing (see has_step)."""
         write_atomically(self._frame_file(step), lambda tmp: np.save(tmp, snapshot.frame))
 
-    def draw(self, step: int, evaluator: Evaluator, state: State, keys: EvaluationKeys, real: np.ndarray,
+    def draw(self, step: int, evaluator: Evaluator, state: TrainState, keys: EvaluationKeys, real: np.ndarray,
              metrics: dict[str, Any], records: list[dict[str, Any]], final: bool) -> dict[str, Path]:
         """snapshot, render and complete, here and now."""
         snapshot = self.snapshot(evaluator, state, keys)

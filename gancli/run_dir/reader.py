@@ -19,7 +19,7 @@ from gancli.errors import GancliError
 from gancli.run_dir.checkpoints import Checkpointer, DamagedCheckpoint, state_shapes
 from gancli.run_dir.layout import RunDir
 from gancli.training.problem import GanProblem, build
-from gancli.training.state import State, complete_state, restore_target
+from gancli.training.state import TrainState, from_tree, restore_target
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class TrainedRun:
     run_dir: Path
     cfg: RunConfig
     problem: GanProblem
-    state: State
+    state: TrainState
     step: int
 
 
@@ -66,7 +66,7 @@ def load_run(run_dir: Path, step: int | None = None) -> TrainedRun:
                 raise GancliError(f"the checkpoint at step {step} of {run_dir} is damaged: {damage}; pick another "
                                   f"step (it has step {', '.join(map(str, steps))})") from None
         cfg = saved_config(metadata["config"])
-        return TrainedRun(run_dir, cfg, build(cfg)[0], complete_state(state), step)
+        return TrainedRun(run_dir, cfg, build(cfg)[0], from_tree(state), step)
     finally:
         checkpointer.close()
 

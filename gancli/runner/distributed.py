@@ -23,6 +23,7 @@ import numpy as np
 from gancli.config.train import DistributedConfig
 from gancli.errors import GancliError
 from gancli.run_dir.checkpoints import host_array
+from gancli.training.state import to_tree
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def follow(chunk: Any, template: Any, sharding: Any, checkpointer: Any) -> int:
         elif op == CHUNK:
             state, _ = chunk(state, np.int32(value))
         elif op == SAVE:
-            checkpointer.save(step, state, {"step": step})  # the primary's metadata is the one written
+            checkpointer.save(step, to_tree(state), {"step": step})  # the primary's metadata is the one written
         elif op == END:
             checkpointer.close()
             return value

@@ -33,7 +33,7 @@ from gancli.run_dir.lock import RunLock
 from gancli.runner import distributed
 from gancli.training.chunk import make_train_chunk
 from gancli.training.problem import GanProblem
-from gancli.training.state import State, stack_states
+from gancli.training.state import TrainState, stack_states
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +53,20 @@ class Run(Protocol):
     def several(self) -> bool:
         """Whether the run spans several processes (this one the primary)."""
 
-    def open(self) -> State:
+    def open(self) -> TrainState:
         """The state to go on from, with the run's checkpointer open (its lock is held)."""
 
-    def start(self, state: State, executor: ThreadPoolExecutor | None) -> None:
+    def start(self, state: TrainState, executor: ThreadPoolExecutor | None) -> None:
         """Before the first chunk: the run's writers (TensorBoard, pictures) start."""
 
-    def after_chunk(self, state_of: Callable[[], State], metrics: dict[str, np.ndarray], step: int,
-                    end: int) -> tuple[State, int] | None:
+    def after_chunk(self, state_of: Callable[[], TrainState], metrics: dict[str, np.ndarray], step: int,
+                    end: int) -> tuple[TrainState, int] | None:
         """Log, evaluate and checkpoint what a chunk did; (state, step) to go back to after a rollback."""
 
-    def checkpoint(self, state_of: Callable[[], State], step: int) -> None:
+    def checkpoint(self, state_of: Callable[[], TrainState], step: int) -> None:
         """Save now (on a stop request), unless this step is saved already."""
 
-    def finish(self, state_of: Callable[[], State], steps_per_s: float | None) -> dict[str, Any]:
+    def finish(self, state_of: Callable[[], TrainState], steps_per_s: float | None) -> dict[str, Any]:
         """The run's summary, its files written."""
 
     def stop_writers(self, raise_errors: bool = True) -> None:
@@ -122,9 +122,9 @@ def train_runs(runs: list[Run], resume_dir: Path, replicas: bool,
                 lock.sign()
             if on_start is not None:
                 on_start(runs)
-            by_step = sorted(zip(runs, states, strict=True), key=lambda pair: int(pair[1]["step"]))
+            by_step = sorted(zip(runs, states, strict=True), key=lambda pair: int(pair[1].step))
             del states  # stacked below: no second copy
-            for _, together in itertools.groupby(by_step, key=lambda pair: int(pair[1]["step"])):
+            for _, together in itertools.groupby(by_step, key=lambda pair: int(pair[1].step)):
                 group, group_states = zip(*together, strict=True)
                 done, failed = _train_group(list(group), list(group_states), replicas, stop, resume_dir)
                 summaries += done
@@ -155,7 +155,7 @@ def exit_status(err: BaseException) -> int:
     return err.exit_status if isinstance(err, GancliError) else 1
 
 
-def _train_group(runs: list[Run], states: list[State], replicas: bool, stop: StopRequest,
+def _train_group(runs: list[Run], states: list[TrainState], replicas: bool, stop: StopRequest,
                  resume_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Run, TrainingError]]]:
     """Train runs that are at the same step; (summaries of those that finished, failures)."""
     executor = drawing_executor() if replicas else None  # one drawing thread for every seed: pyplot is global
@@ -190,12 +190,12 @@ def _train_group(runs: list[Run], states: list[State], replicas: bool, stop: Sto
 
 
 @jax.jit
-def _replica(state: State, index: Array) -> State:
+def _replica(state: TrainState, index: Array) -> TrainState:
     """One seed's state out of the stacked states of seeds trained together."""
     return jax.tree.map(lambda leaf: leaf[index], state)
 
 
-def _train_loop(runs: list[Run], state: State, replicas: bool, stop: StopRequest,
+def _train_loop(runs: list[Run], state: TrainState, replicas: bool, stop: StopRequest,
                 resume_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Run, TrainingError]]]:
     """Chunk after chunk to train.steps, each run handed its part after each; (summaries of the
     runs that finished, (run, error) of those that stopped on a non-finite loss)."""
@@ -212,7 +212,7 @@ def _train_loop(runs: list[Run], state: State, replicas: bool, stop: StopRequest
     bar = tqdm(total=tc.steps, initial=step, unit="step", disable=not tc.progress, dynamic_ncols=True,
                desc=f"{cfg.divergence.name}/{cfg.data.name} {seeds}")
 
-    def state_of(index: int) -> Callable[[], State]:
+    def state_of(index: int) -> Callable[[], TrainState]:
         """The state of runs[index], taken out of the stack at most once, if needed at all."""
         return functools.cache(functools.partial(_replica, state, np.int32(index))) if replicas else lambda: state
 

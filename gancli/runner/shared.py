@@ -16,7 +16,7 @@ from gancli.evaluation.train_state_eval import Evaluator
 from gancli.runner import distributed
 from gancli.runner.devices import batch_sharding, chosen_devices, mesh_of, replicated
 from gancli.training.problem import GanProblem, build
-from gancli.training.state import State
+from gancli.training.state import TrainState
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class Shared:
     (`init(seed)`), the train state's layout and the jitted evaluation."""
 
     problem: GanProblem
-    init: Callable[..., State]
-    abstract_state: State
+    init: Callable[..., TrainState]
+    abstract_state: TrainState
     evaluator: Evaluator
     mesh: Mesh | None = None  # the devices a data parallel run splits its batch over
     several: bool = False  # the run spans several processes: this one is the primary (gancli.runner.distributed)
@@ -53,7 +53,7 @@ class Shared:
         return cls(problem, init, jax.eval_shape(init), Evaluator(problem, cfg.train.eval_samples), mesh, several,
                    problem.data.digest() if problem.images else None)
 
-    def place(self, state: State) -> State:
+    def place(self, state: TrainState) -> TrainState:
         """A state on the devices it trains on: whole on each device of a data parallel run (of
         every process: the followers take it from the primary)."""
         if self.mesh is None:
@@ -63,7 +63,7 @@ class Shared:
             return distributed.share_state(state, replicated(self.mesh))
         return jax.device_put(state, replicated(self.mesh))
 
-    def local(self, state: State) -> State:
+    def local(self, state: TrainState) -> TrainState:
         """This process's own copy of a state trained on several devices, for the host's work
         (evaluating, drawing): on one device, with no other process taking part."""
         return state if self.mesh is None else jax.tree.map(lambda leaf: leaf.addressable_data(0), state)

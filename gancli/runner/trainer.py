@@ -33,7 +33,7 @@ from gancli.runner.loop import train_runs
 from gancli.runner.seeds import combined_summary, seed_runs
 from gancli.runner.shared import Shared
 from gancli.training.keys import evaluation_keys
-from gancli.training.state import State, complete_state, restore_target
+from gancli.training.state import TrainState, from_tree, restore_target, to_tree
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: State, run_dir: Path,
+def _check_resumable(saved: dict[str, Any], cfg: RunConfig, abstract: dict[str, Any], run_dir: Path,
                      same_run_only: bool = False) -> None:
     """Refuse a resume that changes any parameter shape; warn about other changed settings, or
     with `same_run_only` (a sweep's job) refuse them too.
@@ -115,7 +115,7 @@ class Trainer:
         """Whether the run spans several processes, this one the primary (gancli.runner.distributed)."""
         return self.shared.several
 
-    def open(self) -> State:
+    def open(self) -> TrainState:
         """The state to go on from, with this run's checkpointer open; the run's lock is held."""
         state, self.saved = self._restore_or_init()
         state = self.shared.place(state)
@@ -124,7 +124,7 @@ class Trainer:
         self.checkpointer = Checkpointer(self.files.checkpoints, self.cfg.train.keep)
         return state
 
-    def _restore_or_init(self) -> tuple[State, int | None]:
+    def _restore_or_init(self) -> tuple[TrainState, int | None]:
         """(state, its checkpoint step): the newest intact checkpoint in this run dir, else a fresh
         start from the seed. Damaged checkpoints newer than it are set aside as <step>.damaged.
 
@@ -145,15 +145,15 @@ class Trainer:
         for step, _ in restored.skipped:
             log.warning("set the damaged checkpoint of step %d aside as %s", step, set_aside(directory, step))
         log.info("resuming %s from step %d", self.run_dir, restored.step)
-        state = complete_state(restored.state)
-        self._truncate_logs(restored.step, rollbacks=int(state["rollbacks"]))
+        state = from_tree(restored.state)
+        self._truncate_logs(restored.step, rollbacks=int(state.rollbacks))
         return state, restored.step
 
-    def _initial_state(self) -> State:
+    def _initial_state(self) -> TrainState:
         # The seed as an argument: the runs of several seeds share one compiled initialiser.
         return jax.jit(self._init)(np.int32(self.cfg.seed))
 
-    def _resume_target(self, metadata: dict[str, Any]) -> State:
+    def _resume_target(self, metadata: dict[str, Any]) -> dict[str, Any]:
         """The restore target for a checkpoint, once its metadata shows this config may resume it."""
         step = metadata["step"]
         if step > self.cfg.train.steps:
@@ -174,14 +174,14 @@ class Trainer:
         self.pictures.truncate_after(step)
         self.rollback_log.keep_first(rollbacks)  # those the state has been through; later ones recur
 
-    def start(self, state: State, executor: ThreadPoolExecutor | None) -> None:
+    def start(self, state: TrainState, executor: ThreadPoolExecutor | None) -> None:
         """Open the run's writers (TensorBoard, the pictures' thread) to train on from `state`."""
         self.files.failure_file.unlink(missing_ok=True)  # an earlier attempt's: this one writes its own
-        if int(state["step"]) < self.cfg.train.steps:  # an extended run has not finished until it does
+        if int(state.step) < self.cfg.train.steps:  # an extended run has not finished until it does
             self.files.summary_file.unlink(missing_ok=True)
         self.tensorboard = TensorBoardLog(self.files.tensorboard, self.problem.metric_names, resumed_from=self.saved)
         self.drawing = PictureThread(self.pictures, self.tensorboard, executor)  # closed before tensorboard
-        self.step = int(state["step"])
+        self.step = int(state.step)
         self.last = {k: v for r in self.metrics_log.read() for k, v in r.items() if k in self.problem.metric_names}
         if self.saved is not None:
             self._redraw_if_missing(state, self.step)
@@ -198,13 +198,14 @@ class Trainer:
             if tensorboard is not None:
                 tensorboard.close()
 
-    def _save(self, state: State, step: int) -> None:
-        self.checkpointer.save(step, state, {
-            "step": step, "config": to_dict(self.cfg), "shapes": state_shapes(state), "versions": dict(_versions()),
+    def _save(self, state: TrainState, step: int) -> None:
+        tree = to_tree(state)  # the checkpoint layout
+        self.checkpointer.save(step, tree, {
+            "step": step, "config": to_dict(self.cfg), "shapes": state_shapes(tree), "versions": dict(_versions()),
             **({"data_digest": self.shared.data_digest} if self.shared.data_digest else {}),
         })
 
-    def _evaluate(self, state: State, step: int,
+    def _evaluate(self, state: TrainState, step: int,
                   records: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Evaluate at `step` and start drawing its pictures; returns (records, the evaluation).
 
@@ -223,7 +224,7 @@ class Trainer:
                                 final=step == self.cfg.train.steps, to_tensorboard=to_tensorboard)
         return records or [], evaluation
 
-    def _redraw_if_missing(self, state: State, step: int) -> None:
+    def _redraw_if_missing(self, state: TrainState, step: int) -> None:
         """Pictures are drawn while training goes on, so a run killed just after a checkpoint
         may lack those of the checkpoint's step: draw them again (the same, from the same
         state and keys) before going on. TensorBoard first forgets that step (some of its
@@ -238,8 +239,8 @@ class Trainer:
             self.drawing.submit(step, self.evaluator, state, self.keys, real, evaluation, records, final=False,
                                 to_tensorboard=True)
 
-    def after_chunk(self, state_of: Callable[[], State], metrics: dict[str, np.ndarray], step: int,
-                     end: int) -> tuple[State, int] | None:
+    def after_chunk(self, state_of: Callable[[], TrainState], metrics: dict[str, np.ndarray], step: int,
+                     end: int) -> tuple[TrainState, int] | None:
         """Log, evaluate and checkpoint what a chunk from `step` to `end` did. `state_of()` gives
         the state at `end` (taken only when needed). Returns None, or after a non-finite loss that
         was rolled back, (the state, the step) to go on from."""
@@ -263,7 +264,7 @@ class Trainer:
         self.step = end
         return None
 
-    def checkpoint(self, state_of: Callable[[], State], step: int) -> None:
+    def checkpoint(self, state_of: Callable[[], TrainState], step: int) -> None:
         """Save the state at `step` (the schedule's, the last, or a stop's), unless already saved."""
         if step == self.saved:
             return
@@ -274,7 +275,7 @@ class Trainer:
         self._save(state_of(), step)
         self.saved = step
 
-    def finish(self, state_of: Callable[[], State], steps_per_s: float | None) -> dict[str, Any]:
+    def finish(self, state_of: Callable[[], TrainState], steps_per_s: float | None) -> dict[str, Any]:
         """Write summary.json once the run has reached train.steps; return the summary."""
         if self.final is None:  # nothing left to train: the run had already reached train.steps
             _, self.final = self._evaluate(state_of(), self.step, None)
@@ -301,14 +302,14 @@ class Trainer:
                 records.append({"step": s, **{k: float(values[k][i]) for k in self.problem.metric_names}})
         return records, first_bad
 
-    def _after_nonfinite(self, state: State, records: list[dict[str, Any]], step: int, end: int,
-                         first_bad: int) -> tuple[State, int]:
+    def _after_nonfinite(self, state: TrainState, records: list[dict[str, Any]], step: int, end: int,
+                         first_bad: int) -> tuple[TrainState, int]:
         """Roll back (train.on_nonfinite=rollback, retries left): the state and step to go on from.
 
         Otherwise stop: the records before the blow-up are appended to metrics.jsonl,
         failure.json says why, and a TrainingError names the steps and the intact checkpoint.
         """
-        tc, rollbacks = self.cfg.train, int(state["rollbacks"])
+        tc, rollbacks = self.cfg.train, int(state.rollbacks)
         if tc.on_nonfinite == "rollback" and rollbacks < tc.max_rollbacks:
             self.drawing.wait()  # pictures of steps a rollback drops must not be drawn after it removed them
             return self._roll_back(state, first_bad)
@@ -324,14 +325,14 @@ class Trainer:
         self.files.write_failure(first_bad, message)
         raise TrainingError(message)
 
-    def _roll_back(self, state: State, first_bad: int) -> tuple[State, int]:
+    def _roll_back(self, state: TrainState, first_bad: int) -> tuple[TrainState, int]:
         """Go back to the newest scheduled checkpoint (or the seed's initial state, see
         _rollback_step) with both learning rates multiplied by train.rollback_lr_factor. The same
         steps then draw the same random numbers: only the rates differ, and a resume that meets
         the blow-up again rolls back identically."""
         tc, checkpointer = self.cfg.train, self.checkpointer
-        lr_scale = float(state["lr_scale"]) * tc.rollback_lr_factor
-        count = int(state["rollbacks"]) + 1
+        lr_scale = float(state.lr_scale) * tc.rollback_lr_factor
+        count = int(state.rollbacks) + 1
         checkpointer.wait()
         steps = checkpointer.all_steps()
         to_step = _rollback_step(steps, first_bad, tc.ckpt_every)
@@ -349,9 +350,9 @@ class Trainer:
             except DamagedCheckpoint as damage:
                 raise TrainingError(f"non-finite loss at step {first_bad}, and the checkpoint at step {to_step} to "
                                     f"roll back to is damaged: {damage}") from damage
-            restored = complete_state(restored)
-        restored = self.shared.place({**restored, "lr_scale": jnp.asarray(lr_scale, jnp.float32),
-                                      "rollbacks": jnp.asarray(count, jnp.int32)})
+            restored = from_tree(restored)
+        restored = self.shared.place(restored.replace(lr_scale=jnp.asarray(lr_scale, jnp.float32),
+                                                      rollbacks=jnp.asarray(count, jnp.int32)))
         log.warning("non-finite loss at step %d: rolled back to step %d with the learning rates x%g "
                     "(rollback %d of %d)", first_bad, to_step, lr_scale, count, tc.max_rollbacks)
         self._truncate_logs(to_step, rollbacks=count - 1)

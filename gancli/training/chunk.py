@@ -12,12 +12,12 @@ from jax import Array
 
 from gancli.runner.devices import replicated
 from gancli.training.problem import GanProblem
-from gancli.training.state import State
+from gancli.training.state import TrainState
 from gancli.training.step import train_step
 
 
 def make_train_chunk(problem: GanProblem, length: int,
-                     replicas: bool = False) -> Callable[[State, Array], tuple[State, dict[str, Array]]]:
+                     replicas: bool = False) -> Callable[[TrainState, Array], tuple[TrainState, dict[str, Array]]]:
     """A jitted `(state, stop) -> (state, metrics)` that runs up to `length` steps; with
     `replicas`, of every state stacked in `state` (see stack_states), side by side.
 
@@ -32,24 +32,24 @@ def make_train_chunk(problem: GanProblem, length: int,
     step at a time), and a convolutional step is long enough that its dispatch costs little.
     """
 
-    def one_step(s: State) -> tuple[State, dict[str, Array]]:
+    def one_step(s: TrainState) -> tuple[TrainState, dict[str, Array]]:
         s, m = train_step(problem, s)
-        return s, {**m, "step": s["step"]}
+        return s, {**m, "step": s.step}
 
     # Several seeds' states stacked along a first axis take each step side by side.
     run = jax.vmap(one_step) if replicas else one_step
 
-    def skip(s: State) -> tuple[State, dict[str, Array]]:
-        shape = s["step"].shape  # one per seed
+    def skip(s: TrainState) -> tuple[TrainState, dict[str, Array]]:
+        shape = s.step.shape  # one per seed
         return s, {**{k: jnp.zeros(shape) for k in problem.metric_names}, "step": jnp.zeros(shape, jnp.int32)}
 
-    def body(state: State, stop: Array) -> tuple[State, dict[str, Array]]:
+    def body(state: TrainState, stop: Array) -> tuple[TrainState, dict[str, Array]]:
         # Seeds trained together share their step: the condition stays one branch, not a select
         # that would compute the skipped steps too.
-        step = state["step"][0] if replicas else state["step"]
+        step = state.step[0] if replicas else state.step
         return jax.lax.cond(step < stop, run, skip, state)
 
-    def chunk(state: State, stop: Array) -> tuple[State, dict[str, Array]]:
+    def chunk(state: TrainState, stop: Array) -> tuple[TrainState, dict[str, Array]]:
         state, metrics = jax.lax.scan(lambda s, _: body(s, stop), state, None, length=length)
         if replicas:  # (length, seeds) -> (seeds, length): a row per seed
             metrics = jax.tree.map(lambda m: jnp.swapaxes(m, 0, 1), metrics)
@@ -61,8 +61,8 @@ def make_train_chunk(problem: GanProblem, length: int,
         return jax.jit(chunk, donate_argnums=0, **whole)
     step_once, skipped = jax.jit(run, donate_argnums=0, **whole), jax.jit(lambda s: skip(s)[1])
 
-    def host_loop_chunk(state: State, stop: Array | int) -> tuple[State, dict[str, Array]]:
-        first = int(state["step"][0] if replicas else state["step"])  # one wait for the device a chunk
+    def host_loop_chunk(state: TrainState, stop: Array | int) -> tuple[TrainState, dict[str, Array]]:
+        first = int(state.step[0] if replicas else state.step)  # one wait for the device a chunk
         records = []
         for _ in range(max(0, min(length, int(stop) - first))):
             state, metrics = step_once(state)

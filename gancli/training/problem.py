@@ -27,7 +27,7 @@ from gancli.players.models import CONV_MODELS, EXPLICIT_MODELS, make_models
 from gancli.players.priors import Sampler, make_prior
 from gancli.players.shapes import Shapes
 from gancli.training.keys import run_keys
-from gancli.training.state import LATER_LEAVES, State
+from gancli.training.state import LATER_LEAVES, TrainState
 
 MLE = "mle"  # the divergence name of maximum likelihood: KL(P_data || Q) with an explicit Q
 
@@ -111,7 +111,7 @@ def _check_pairing(cfg: RunConfig) -> None:
                           f"{cfg.train.batch_size} must be a multiple of it")
 
 
-def build(cfg: RunConfig) -> tuple[GanProblem, Callable[..., State]]:
+def build(cfg: RunConfig) -> tuple[GanProblem, Callable[..., TrainState]]:
     """The problem, and `init(seed=cfg.seed)`, which creates the initial state from the seed alone.
 
     The initialiser is separate so `jax.eval_shape(init)` gives a checkpoint's restore target
@@ -139,20 +139,18 @@ def build(cfg: RunConfig) -> tuple[GanProblem, Callable[..., State]]:
         host_loop=cfg.model.name in CONV_MODELS and jax.default_backend() == "cpu",
     )
 
-    def init(seed: int | Array = cfg.seed) -> State:
+    def init(seed: int | Array = cfg.seed) -> TrainState:
         init_key, train_key, _ = run_keys(seed)
         g, d = make_models(cfg.model, shapes, init_key)
         g_params = nnx.state(g)
-        state = {"g": g_params, "g_opt": problem.g_opt.init(g_params),
-                 "step": jnp.zeros((), jnp.int32), "key": train_key,
-                 **{name: make() for name, make in LATER_LEAVES.items()}}
-        if problem.ema_decay:  # a running sum and its total weight: see evaluated_generator
-            state["g_ema"] = jax.tree.map(jnp.zeros_like, g_params)
-            state["g_ema_weight"] = jnp.zeros(())
-        if d is not None:
-            d_params = nnx.state(d)
-            state.update(d=d_params, d_opt=problem.d_opt.init(d_params))
-        return state
+        d_params = None if d is None else nnx.state(d)
+        return TrainState(
+            g=g_params, g_opt=problem.g_opt.init(g_params), step=jnp.zeros((), jnp.int32), key=train_key,
+            **{name: make() for name, make in LATER_LEAVES.items()},  # full rates, no rollback yet
+            d=d_params, d_opt=None if d is None else problem.d_opt.init(d_params),
+            # a running sum and its total weight: see evaluated_generator
+            g_ema=jax.tree.map(jnp.zeros_like, g_params) if problem.ema_decay else None,
+            g_ema_weight=jnp.zeros(()) if problem.ema_decay else None)
 
     return problem, init
 

@@ -23,7 +23,7 @@ from gancli.training.keys import (
     unrolled_update_key,
 )
 from gancli.training.problem import GanProblem, critic, generate, model_of, pack
-from gancli.training.state import State
+from gancli.training.state import TrainState
 
 
 def _scaled(updates: Any, lr_scale: Array | float) -> Any:
@@ -65,23 +65,22 @@ def _generator_objective(problem: GanProblem, g_params: Any, d_params: Any, d_op
     return generator_loss_of_heads(problem.heads, critic(problem, d_params, fake), problem.generator_loss)
 
 
-def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
+def _gan_step(problem: GanProblem, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
     """d_steps critic ascent steps on E_P[T] - E_Q[f*(T)], then one G step."""
-    key = step_key(state["key"], state["step"])
-    d_params, d_opt = state["d"], state["d_opt"]
+    key = step_key(state.key, state.step)
+    d_params, d_opt = state.d, state.d_opt
     objective, estimates = jnp.zeros(()), (jnp.zeros((len(problem.heads),)), jnp.zeros(()))
     for i in range(problem.d_steps):  # unrolled: d_steps is small and static
-        d_params, d_opt, objective, estimates = _critic_update(problem, d_params, d_opt, state["g"],
-                                                              critic_update_key(key, i), state["lr_scale"])
+        d_params, d_opt, objective, estimates = _critic_update(problem, d_params, d_opt, state.g,
+                                                              critic_update_key(key, i), state.lr_scale)
 
     g_key = generator_key(key, problem.d_steps)
-    g_loss, grads = jax.value_and_grad(_generator_objective, argnums=1)(problem, state["g"], d_params, d_opt, g_key,
-                                                                        state["lr_scale"])
-    updates, g_opt = problem.g_opt.update(grads, state["g_opt"], state["g"])
-    g_params = optax.apply_updates(state["g"], _scaled(updates, state["lr_scale"]))
+    g_loss, grads = jax.value_and_grad(_generator_objective, argnums=1)(problem, state.g, d_params, d_opt, g_key,
+                                                                        state.lr_scale)
+    updates, g_opt = problem.g_opt.update(grads, state.g_opt, state.g)
+    g_params = optax.apply_updates(state.g, _scaled(updates, state.lr_scale))
 
-    new_state = {"g": g_params, "d": d_params, "g_opt": g_opt, "d_opt": d_opt,
-                 "step": state["step"] + 1, "key": state["key"]}
+    new_state = state.replace(g=g_params, d=d_params, g_opt=g_opt, d_opt=d_opt, step=state.step + 1)
     estimates, penalty = estimates
     metrics = {"d_loss": -objective, "g_loss": g_loss, "divergence_estimate": weighted_sum(problem.heads, estimates)}
     if problem.penalised:
@@ -91,35 +90,35 @@ def _gan_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array
     return new_state, metrics
 
 
-def _mle_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
+def _mle_step(problem: GanProblem, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
     """One gradient ascent step on the model's mean log-likelihood of a fresh data batch:
     maximum likelihood, which minimises KL(P_data || Q) (THEORY.md section 1)."""
-    real = problem.split(problem.data.sample(step_key(state["key"], state["step"]), problem.batch_size))
+    real = problem.split(problem.data.sample(step_key(state.key, state.step), problem.batch_size))
 
     def mean_log_likelihood(g_params: Any) -> Array:
         return jnp.mean(model_of(problem.g_graph, g_params).log_prob(real))
 
-    log_likelihood, grads = jax.value_and_grad(mean_log_likelihood)(state["g"])
-    updates, g_opt = problem.g_opt.update(jax.tree.map(jnp.negative, grads), state["g_opt"], state["g"])
-    new_state = {**state, "g": optax.apply_updates(state["g"], _scaled(updates, state["lr_scale"])), "g_opt": g_opt,
-                 "step": state["step"] + 1}
+    log_likelihood, grads = jax.value_and_grad(mean_log_likelihood)(state.g)
+    updates, g_opt = problem.g_opt.update(jax.tree.map(jnp.negative, grads), state.g_opt, state.g)
+    new_state = state.replace(g=optax.apply_updates(state.g, _scaled(updates, state.lr_scale)), g_opt=g_opt,
+                              step=state.step + 1)
     # KL(P || Q) = E_P[log p - log q], estimated on the same batch with the data's known density.
     kl = jnp.mean(problem.data.log_density_jax(real)) - log_likelihood
     return new_state, {"log_likelihood": log_likelihood, "divergence_estimate": kl}
 
 
-def _update_ema(problem: GanProblem, state: State) -> State:
+def _update_ema(problem: GanProblem, state: TrainState) -> TrainState:
     """The exponential moving average of G's weights, which evaluation samples from: averaging
     damps the oscillation of the players' game (Yazici et al. 2019)."""
     if not problem.ema_decay:
         return state
     decay = problem.ema_decay
-    return {**state,
-            "g_ema": jax.tree.map(lambda avg, new: decay * avg + (1.0 - decay) * new, state["g_ema"], state["g"]),
-            "g_ema_weight": decay * state["g_ema_weight"] + (1.0 - decay)}
+    return state.replace(
+        g_ema=jax.tree.map(lambda avg, new: decay * avg + (1.0 - decay) * new, state.g_ema, state.g),
+        g_ema_weight=decay * state.g_ema_weight + (1.0 - decay))
 
 
-def train_step(problem: GanProblem, state: State) -> tuple[State, dict[str, Array]]:
+def train_step(problem: GanProblem, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
     """One step of the run: a GAN step, or a maximum-likelihood step for an explicit model."""
-    new_state, metrics = _mle_step(problem, state) if problem.explicit else _gan_step(problem, state)
-    return _update_ema(problem, {**state, **new_state}), metrics
+    state, metrics = _mle_step(problem, state) if problem.explicit else _gan_step(problem, state)
+    return _update_ema(problem, state), metrics

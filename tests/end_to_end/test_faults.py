@@ -25,6 +25,7 @@ from gancli.run_dir.lock import RunLock
 from gancli.run_dir.reader import load_run
 from gancli.runner.trainer import train_and_evaluate
 from gancli.training.problem import build
+from gancli.training.state import to_tree
 from tests.helpers import GANCLI, SMOKE, assert_one_line_error, assert_states_equal, compose_config, gancli, saved_state
 
 
@@ -266,8 +267,8 @@ def test_rollback_goes_back_to_the_checkpoint_with_lower_rates_and_finishes(tmp_
     assert rollbacks[0]["lr_scale"] == pytest.approx(0.001)
     assert caplog.text.count("rolled back to step 20") == len(rollbacks)
     state = saved_state(cfg, tmp_path, 200)
-    assert int(state["rollbacks"]) == len(rollbacks)
-    assert float(state["lr_scale"]) == pytest.approx(0.001 ** len(rollbacks))
+    assert int(state.rollbacks) == len(rollbacks)
+    assert float(state.lr_scale) == pytest.approx(0.001 ** len(rollbacks))
     assert [r["step"] for r in MetricsLog(tmp_path / "metrics.jsonl").read()] == list(range(10, 201, 10))
     assert not RunDir(tmp_path).failure_file.exists()
 
@@ -300,7 +301,7 @@ def test_rollbacks_are_limited_then_the_run_stops(tmp_path):
 def test_rollback_state_starts_at_full_rates():
     _, init = build(smoke())
     state = jax.jit(init)()
-    assert float(state["lr_scale"]) == 1.0 and int(state["rollbacks"]) == 0
+    assert float(state.lr_scale) == 1.0 and int(state.rollbacks) == 0
 
 
 @pytest.mark.slow
@@ -327,13 +328,13 @@ def test_a_checkpoint_saved_before_rollbacks_existed_still_resumes(finished, str
     """gancli 0.1.0 saved no lr_scale or rollbacks: such a state resumes at full rates, exactly."""
     cfg = smoke("train.steps=60")
     state = saved_state(cfg, finished, 40)
-    old = {k: v for k, v in state.items() if k not in ("lr_scale", "rollbacks")}
+    old = {k: v for k, v in to_tree(state).items() if k not in ("lr_scale", "rollbacks")}
     metadata = Checkpointer(finished / "checkpoints", read_only=True).metadata(40)
     run_dir = tmp_path / "old"
     checkpointer = Checkpointer(run_dir / "checkpoints")
     checkpointer.save(40, old, {**{k: v for k, v in metadata.items() if k != "digest"}, "shapes": state_shapes(old)})
     checkpointer.close()
     shutil.copy(finished / "metrics.jsonl", run_dir / "metrics.jsonl")
-    assert load_run(run_dir).state["rollbacks"] == 0  # sample and eval read it too
+    assert load_run(run_dir).state.rollbacks == 0  # sample and eval read it too
     train_and_evaluate(cfg, run_dir)
     assert_states_equal(straight_60, saved_state(cfg, run_dir, 60))

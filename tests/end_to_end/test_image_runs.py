@@ -177,10 +177,10 @@ def test_the_host_loop_chunk_matches_the_compiled_loop(smoke_config):
         chunk = make_train_chunk(dataclasses.replace(problem, host_loop=host_loop), 5)
         results.append(chunk(init(), 3))
     (state_a, metrics_a), (state_b, metrics_b) = results
-    assert int(state_a["step"]) == int(state_b["step"]) == 3
+    assert int(state_a.step) == int(state_b.step) == 3
     np.testing.assert_array_equal(metrics_a["step"], [1, 2, 3, 0, 0])
     for name in metrics_b:
         assert metrics_a[name].shape == metrics_b[name].shape == (5,)
         np.testing.assert_allclose(metrics_a[name], metrics_b[name], rtol=1e-4, atol=1e-6)
-    for a, b in zip(jax.tree.leaves(state_a["g"]), jax.tree.leaves(state_b["g"]), strict=True):
+    for a, b in zip(jax.tree.leaves(state_a.g), jax.tree.leaves(state_b.g), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -67,7 +67,7 @@ def test_mle_raises_the_likelihood_and_finds_the_modes(smoke_config):
     chunk = make_train_chunk(problem, 100)
     state = jax.jit(init)()
     real = problem.data.sample(jax.random.key(9), 4096)
-    curve = [float(jnp.mean(nnx.merge(problem.g_graph, state["g"]).log_prob(real)))]
+    curve = [float(jnp.mean(nnx.merge(problem.g_graph, state.g).log_prob(real)))]
     for stop in range(100, 1001, 100):
         state, metrics = chunk(state, np.int32(stop))
         curve.append(float(np.mean(metrics["log_likelihood"])))
@@ -75,7 +75,7 @@ def test_mle_raises_the_likelihood_and_finds_the_modes(smoke_config):
     assert np.mean(np.diff(curve) > -0.02) >= 0.8  # climbs, up to minibatch noise
     entropy = 0.5 * np.log(2 * np.pi * np.e * 0.3**2) + np.log(2)  # of two well-separated equal modes
     assert curve[-1] == pytest.approx(-entropy, abs=0.03)  # the best any model can do
-    means = np.sort(np.asarray(state["g"]["means"][...])[:, 0])
+    means = np.sort(np.asarray(state.g["means"][...])[:, 0])
     np.testing.assert_allclose(means, [-1.0, 1.0], atol=0.05)
     # KL(P || Q) = E_P[log p] - E_P[log q] ends near 0: the model is the data's family.
     assert float(np.mean(metrics["divergence_estimate"])) < 0.02
@@ -117,7 +117,7 @@ def test_summary_objective_must_be_a_metric_of_the_run(smoke_config, tmp_path):
 @pytest.mark.slow
 def test_gmm_draws_its_own_samples(smoke_config):
     problem, init = build(smoke_config(*GMM, "model.components=4"))
-    x = generate(problem, jax.jit(init)()["g"], jax.random.key(0), 100)
+    x = generate(problem, jax.jit(init)().g, jax.random.key(0), 100)
     assert x.shape == (100, 2) and np.isfinite(np.asarray(x)).all()
 
 

@@ -26,9 +26,9 @@ def test_pack_puts_consecutive_samples_side_by_side(smoke_config):
 def test_packed_critic_sees_pack_times_the_data_dimension(smoke_config):
     problem, init = build(smoke_config("model.pack=4"))
     state = jax.jit(init)()
-    first_layer = state["d"]["hidden"][0]["kernel"][...]
+    first_layer = state.d["hidden"][0]["kernel"][...]
     assert first_layer.shape[0] == 4 * 2
-    scores = critic(problem, state["d"], pack(problem, np.zeros((64, 2), np.float32)))
+    scores = critic(problem, state.d, pack(problem, np.zeros((64, 2), np.float32)))
     assert scores.shape == (16, 1)
 
 
@@ -36,7 +36,7 @@ def test_packed_critic_sees_pack_times_the_data_dimension(smoke_config):
 def test_packed_run_trains(smoke_config):
     problem, init = build(smoke_config("model.pack=2", "divergence=wgan_gp"))
     state, metrics = make_train_chunk(problem, 10)(jax.jit(init)(), np.int32(10))
-    assert np.isfinite(np.asarray(metrics["d_loss"])).all() and int(state["step"]) == 10
+    assert np.isfinite(np.asarray(metrics["d_loss"])).all() and int(state.step) == 10
 
 
 def test_batch_must_split_into_whole_packs(smoke_config):
@@ -46,8 +46,8 @@ def test_batch_must_split_into_whole_packs(smoke_config):
 
 def _g_loss_and_grad(problem, state, unroll, d_opt):
     problem = replace(problem, unroll_steps=unroll, d_opt=d_opt)
-    return jax.value_and_grad(_generator_objective, argnums=1)(problem, state["g"], state["d"],
-                                                                d_opt.init(state["d"]), jax.random.key(5))
+    return jax.value_and_grad(_generator_objective, argnums=1)(problem, state.g, state.d,
+                                                                d_opt.init(state.d), jax.random.key(5))
 
 
 def _flat(tree):
@@ -80,15 +80,15 @@ def test_generator_differentiates_through_the_unrolled_critic_updates(smoke_conf
     unrolled = replace(problem, d_opt=learning)
 
     def d_after(g_params):  # D's parameters after the 3 unrolled updates, as a function of G
-        d, opt = state["d"], learning.init(state["d"])
+        d, opt = state.d, learning.init(state.d)
         for i in range(3):
             d, opt, _, _ = _critic_update(unrolled, d, opt, g_params, unrolled_update_key(jax.random.key(5), i))
         return d
 
-    d_k = jax.lax.stop_gradient(d_after(state["g"]))
-    cut_grad = jax.grad(_generator_objective, argnums=1)(replace(problem, unroll_steps=0), state["g"], d_k,
+    d_k = jax.lax.stop_gradient(d_after(state.g))
+    cut_grad = jax.grad(_generator_objective, argnums=1)(replace(problem, unroll_steps=0), state.g, d_k,
                                                           learning.init(d_k), jax.random.key(5))
-    cut_loss = _generator_objective(replace(problem, unroll_steps=0), state["g"], d_k, learning.init(d_k),
+    cut_loss = _generator_objective(replace(problem, unroll_steps=0), state.g, d_k, learning.init(d_k),
                                     jax.random.key(5))
     np.testing.assert_allclose(cut_loss, loss, rtol=1e-5)  # same critic, same loss ...
     assert not np.allclose(_flat(cut_grad), _flat(grad), rtol=1e-3, atol=1e-6)  # ... but another gradient
@@ -98,7 +98,7 @@ def test_generator_differentiates_through_the_unrolled_critic_updates(smoke_conf
 def test_unrolled_run_trains_and_stays_finite(smoke_config):
     problem, init = build(smoke_config("train.unroll_steps=2"))
     state, metrics = make_train_chunk(problem, 10)(jax.jit(init)(), np.int32(10))
-    assert np.isfinite(np.asarray(metrics["g_loss"])).all() and int(state["step"]) == 10
+    assert np.isfinite(np.asarray(metrics["g_loss"])).all() and int(state.step) == 10
 
 
 def _weighted_mean(weights, iterates):
@@ -116,7 +116,7 @@ def test_ema_is_a_weighted_mean_of_the_iterates_and_what_evaluation_uses(smoke_c
     iterates = []
     for stop, decay in ((1, 0.9), (2, 0.9), (3, later_decay)):
         state, _ = make_train_chunk(replace(problem, ema_decay=decay), 10)(state, np.int32(stop))
-        iterates.append(jax.tree.map(np.asarray, state["g"]))  # host copies: the chunk donates its input
+        iterates.append(jax.tree.map(np.asarray, state.g))  # host copies: the chunk donates its input
     # g_t enters with weight (1 - d_t) and decays by every later d: the mean of the iterates, not of the start.
     weights = [0.1 * 0.9 * later_decay, 0.1 * later_decay, 1.0 - later_decay]
     for leaf, expected in zip(jax.tree.leaves(evaluated_generator(state)), _weighted_mean(weights, iterates),
@@ -127,4 +127,4 @@ def test_ema_is_a_weighted_mean_of_the_iterates_and_what_evaluation_uses(smoke_c
 def test_without_ema_evaluation_uses_the_generator_itself(smoke_config):
     _, init = build(smoke_config("train.ema_decay=0"))
     state = jax.jit(init)()
-    assert "g_ema" not in state and evaluated_generator(state) is state["g"]
+    assert state.g_ema is None and evaluated_generator(state) is state.g

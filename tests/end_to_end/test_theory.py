@@ -14,7 +14,7 @@ def fitted_gaussian(run_dir, *overrides):
     """(mu, sigma) of the affine generator x = mu + sigma z after the mode_seeking preset."""
     cfg = compose_config("experiment=mode_seeking", "train.progress=false", "train.plots=false", *overrides)
     train_and_evaluate(cfg, run_dir)
-    g = saved_state(cfg, run_dir)["g"]
+    g = saved_state(cfg, run_dir).g
     return float(np.asarray(g["mu"][...])[0]), float(np.exp(np.asarray(g["log_sigma"][...])[0]))
 
 

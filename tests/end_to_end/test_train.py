@@ -61,9 +61,9 @@ def test_a_critic_cannot_tell_a_batch_from_itself(smoke_config):
     problem, init = build(smoke_config())
     state = jax.jit(init)()
     x = np.asarray(problem.data.sample(jax.random.key(0), 64))
-    judged = critic_evaluation(problem, state["d"], x, x)
+    judged = critic_evaluation(problem, state.d, x, x)
     assert float(judged["d_real"]) == pytest.approx(float(judged["d_fake"]))
-    v = critic(problem, state["d"], pack(problem, x))[:, 0]
+    v = critic(problem, state.d, pack(problem, x))[:, 0]
     assert float(judged["critic_estimate"]) == pytest.approx(float(critic_objective(get_objective("gan"), v, v)))
 
 
@@ -108,7 +108,7 @@ def test_chunk_compiles_once_whatever_the_stop(smoke_config, monkeypatch):
     for stop in (10, 13, 20, 30):  # a short chunk (stop=13) must not recompile
         state, metrics = chunk(state, np.int32(stop))
         first = first or len(traces)
-    assert int(state["step"]) == 30
+    assert int(state.step) == 30
     assert first and len(traces) == first
     assert metrics["step"].tolist() == list(range(21, 31))
 
@@ -117,11 +117,11 @@ def test_a_chunk_past_its_stop_changes_nothing(smoke_config):
     problem, init = build(smoke_config())
     chunk = make_train_chunk(problem, 10)
     state, _ = chunk(jax.jit(init)(), np.int32(7))
-    assert int(state["step"]) == 7
-    before = jax.tree.map(np.asarray, state["g"])
+    assert int(state.step) == 7
+    before = jax.tree.map(np.asarray, state.g)
     state, metrics = chunk(state, np.int32(7))
-    assert int(state["step"]) == 7 and not metrics["step"].any()
-    jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.asarray, state["g"]))
+    assert int(state.step) == 7 and not metrics["step"].any()
+    jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.asarray, state.g))
 
 
 @pytest.mark.slow  # the fast suite checks exact resumes in tests/end_to_end/test_faults.py
@@ -132,7 +132,7 @@ def test_resumed_run_is_bit_identical(smoke_config, tmp_path):
     assert (split / "summary.json").exists()
     train_and_evaluate(smoke_config(PLOTS), split)  # resume to 40
     resumed = saved_state(smoke_config(), split)
-    assert "g_ema" in resumed  # the generator's average is part of the state, restored with it
+    assert resumed.g_ema is not None  # the generator's average is part of the state, restored with it
     assert_states_equal(saved_state(smoke_config(), straight), resumed)
     assert (straight / "metrics.jsonl").read_text() == (split / "metrics.jsonl").read_text()
     for step in (20, 40):  # the animation's frames: the same fixed noise through the same generator

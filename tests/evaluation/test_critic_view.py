@@ -22,8 +22,8 @@ def test_the_critic_surface_is_what_each_head_says_of_a_point(smoke_config):
         problem, init = build(smoke_config(f"divergence={divergence}"))
         state = jax.jit(init)()
         points = np.array([[0.0, 0.0], [1.0, 0.0], [0.3, -0.7]], np.float32)
-        surface = np.asarray(critic_surface(problem, state["d"], points))
-        v = np.asarray(critic(problem, state["d"], pack(problem, np.repeat(points, problem.pack, axis=0))))
+        surface = np.asarray(critic_surface(problem, state.d, points))
+        v = np.asarray(critic(problem, state.d, pack(problem, np.repeat(points, problem.pack, axis=0))))
         np.testing.assert_allclose(surface, activation(v), rtol=1e-6)
     assert [surface_label(h) for h in problem.heads] == ["T(x)"]
 
@@ -33,7 +33,7 @@ def test_an_ensemble_has_one_surface_per_head(smoke_config, members):
     # hinge is no zero-sum game: it takes the non-saturating generator loss, not the ensemble's default minimax
     problem, init = build(smoke_config("divergence=ensemble", f"divergence.members=[{','.join(members)}]",
                                        "divergence.generator_loss=nonsaturating"))
-    surface = critic_surface(problem, jax.jit(init)()["d"], np.zeros((5, 2), np.float32))
+    surface = critic_surface(problem, jax.jit(init)().d, np.zeros((5, 2), np.float32))
     assert surface.shape == (5, 2)
     labels = [surface_label(h) for h in problem.heads]
     assert labels == (["T(x)", "T(x)"] if members[0] == "kl" else ["D(x)", "critic output v(x)"])
@@ -57,7 +57,7 @@ def critics():
     def get(name):
         if name not in built:
             problem, init = build(compose_config(*SMOKE, *SETUPS[name]))
-            built[name] = problem, jax.jit(init)()["d"]
+            built[name] = problem, jax.jit(init)().d
         return built[name]
     return get
 

@@ -46,7 +46,7 @@ def test_samples_are_the_generators_image_of_the_prior(run):
     samples = evaluator.samples(state, key, N)
     assert samples.shape == (N, 2) and samples.dtype == np.float32
     # a fresh state's moving average has no weight yet: the generator itself is evaluated
-    np.testing.assert_allclose(samples, np.asarray(generate(problem, state["g"], key, N)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(samples, np.asarray(generate(problem, state.g, key, N)), rtol=1e-5, atol=1e-6)
 
 
 def test_many_samples_are_drawn_in_batches_each_from_a_key_of_its_own(run, monkeypatch):
@@ -63,7 +63,7 @@ def test_many_samples_are_drawn_in_batches_each_from_a_key_of_its_own(run, monke
 def test_the_moving_average_of_the_generator_is_what_is_evaluated(run):
     _, state, evaluator = run
     # an average of all-zero weights, of total weight 1: its generator sends every z to the origin
-    averaged = {**state, "g_ema": jax.tree.map(np.zeros_like, state["g"]), "g_ema_weight": np.ones((), np.float32)}
+    averaged = state.replace(g_ema=jax.tree.map(np.zeros_like, state.g), g_ema_weight=np.ones((), np.float32))
     np.testing.assert_array_equal(evaluator.samples(averaged, jax.random.key(7), N), np.zeros((N, 2), np.float32))
 
 
@@ -94,7 +94,7 @@ def test_the_critic_judges_whole_packs_only(run):
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(N + 1, 2)).astype(np.float32), rng.normal(size=(N + 1, 2)).astype(np.float32)
     metrics = evaluator.score(state, real, fake)  # the odd sample left over on each side is dropped
-    judged = critic_evaluation(problem, state["d"], real[:N], fake[:N])
+    judged = critic_evaluation(problem, state.d, real[:N], fake[:N])
     for name in ("critic_estimate", "d_real", "d_fake"):
         assert metrics[name] == pytest.approx(float(judged[name]), rel=1e-5)
         assert isinstance(metrics[name], float)  # plain numbers, for metrics.jsonl
@@ -104,9 +104,9 @@ def test_a_model_without_a_critic_gets_the_sample_metrics_and_no_surface(run):
     problem, state, _ = run
     explicit = Evaluator(dataclasses.replace(problem, d_graph=None), N)
     real = np.asarray(problem.data.means[np.arange(N) % 8], np.float32)
-    metrics = explicit.score({"g": state["g"]}, real, real)
+    metrics = explicit.score(state.replace(d=None, d_opt=None), real, real)
     assert set(metrics) == set(SAMPLE_METRICS)
-    assert explicit.surface({"g": state["g"]}, np.zeros((3, 2))) is None
+    assert explicit.surface(state.replace(d=None, d_opt=None), np.zeros((3, 2))) is None
 
 
 def test_the_surface_is_the_critics_view_of_the_points_in_float32(run):
@@ -114,5 +114,5 @@ def test_the_surface_is_the_critics_view_of_the_points_in_float32(run):
     points = np.array([[0.0, 0.0], [1.0, -0.5], [0.25, 0.75]])  # float64, as numpy makes them
     surface = evaluator.surface(state, points)
     assert isinstance(surface, np.ndarray) and surface.shape == (3, 1) and surface.dtype == np.float32
-    expected = critic_surface(problem, state["d"], points.astype(np.float32))
+    expected = critic_surface(problem, state.d, points.astype(np.float32))
     np.testing.assert_allclose(surface, np.asarray(expected), rtol=1e-5, atol=1e-7)

@@ -19,14 +19,14 @@ from gancli.training.problem import build, critic, pack
 def test_critic_has_one_output_per_member(smoke_config, shared):
     problem, init = build(smoke_config("divergence=ensemble", "divergence.members=[gan,kl,tv]",
                                        f"divergence.shared_critic={str(shared).lower()}"))
-    d_params = jax.eval_shape(init)["d"]
+    d_params = jax.eval_shape(init).d
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(d_params))
     single, single_init = build(smoke_config())
-    n_single = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(jax.eval_shape(single_init)["d"]))
+    n_single = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(jax.eval_shape(single_init).d))
     hidden = 16  # the smoke preset's width: a shared body adds only 2 output columns of 16 + 1
     assert n_params == (3 * n_single if not shared else n_single + 2 * (hidden + 1))
     state, metrics = make_train_chunk(problem, 5)(jax.jit(init)(), np.int32(5))
-    assert critic(problem, state["d"], pack(problem, np.zeros((64, 2), np.float32))).shape == (32, 3)  # pack 2
+    assert critic(problem, state.d, pack(problem, np.zeros((64, 2), np.float32))).shape == (32, 3)  # pack 2
     assert all(np.isfinite(np.asarray(metrics[f"divergence_estimate/{m}"])).all() for m in ("gan", "kl", "tv"))
 
 

@@ -135,10 +135,10 @@ def test_every_divergence_trains_200_steps_with_its_defaults_and_stays_finite(di
     cfg = replace(cfg, train=replace(cfg.train, chunk=200))
     problem, init = build(cfg)
     state, metrics = make_train_chunk(problem, 200)(init(), jnp.int32(200))
-    assert int(state["step"]) == 200
+    assert int(state.step) == 200
     for name in problem.metric_names:
         assert np.isfinite(np.asarray(metrics[name])).all(), name
-    assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(state["d"]))
+    assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(state.d))
 
 
 # The ring row of `make divergences` as a guard in make test-slow: every divergence with its defaults

@@ -70,5 +70,5 @@ def test_a_spectrally_normalised_critic_trains_on_the_ring():
     cfg = replace(cfg, train=replace(cfg.train, chunk=100))
     problem, init = build(cfg)
     state, metrics = make_train_chunk(problem, 100)(init(), jnp.int32(100))
-    assert int(state["step"]) == 100
+    assert int(state.step) == 100
     assert all(np.isfinite(np.asarray(metrics[name])).all() for name in problem.metric_names)

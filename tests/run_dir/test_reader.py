@@ -18,6 +18,7 @@ from gancli.run_dir.checkpoints import Checkpointer, state_shapes
 from gancli.run_dir.layout import RunDir
 from gancli.run_dir.reader import finished_summary, load_run
 from gancli.training.problem import build
+from gancli.training.state import to_tree
 from tests.helpers import SMOKE, assert_states_equal, compose_config
 
 STEPS = (2, 4)
@@ -37,8 +38,9 @@ def save(directory, cfg, states, **metadata):
     checkpointer = Checkpointer(directory)
     try:
         for step, state in states.items():
-            checkpointer.save(step, state, {"step": step, "config": to_dict(cfg), "shapes": state_shapes(state),
-                                            "versions": {"gancli": "9.9.9"}, **metadata})
+            tree = state if isinstance(state, dict) else to_tree(state)  # the checkpoint form
+            checkpointer.save(step, tree, {"step": step, "config": to_dict(cfg), "shapes": state_shapes(tree),
+                                           "versions": {"gancli": "9.9.9"}, **metadata})
     finally:
         checkpointer.close()
 
@@ -114,7 +116,7 @@ def test_a_checkpoint_of_another_layout_is_refused_naming_the_version_that_saved
     shapes = {**state_shapes(state), "g/out/kernel/value": [99, 2]}  # as another version's layout would be
     checkpointer = Checkpointer(RunDir(tmp_path).checkpoints)
     try:
-        checkpointer.save(4, state, {"step": 4, "config": to_dict(cfg), "shapes": shapes,
+        checkpointer.save(4, to_tree(state), {"step": 4, "config": to_dict(cfg), "shapes": shapes,
                                      "versions": {"gancli": "0.9"}})
     finally:
         checkpointer.close()
@@ -124,11 +126,11 @@ def test_a_checkpoint_of_another_layout_is_refused_naming_the_version_that_saved
 
 
 def test_a_checkpoint_saved_before_rollbacks_existed_reads_with_full_rates(cfg, states, tmp_path):
-    old = {k: v for k, v in states[4].items() if k not in ("lr_scale", "rollbacks")}  # as gancli 0.1 saved it
+    old = {k: v for k, v in to_tree(states[4]).items() if k not in ("lr_scale", "rollbacks")}  # as 0.1 saved it
     save(RunDir(tmp_path).checkpoints, cfg, {4: old})
     run = load_run(tmp_path)
-    assert float(run.state["lr_scale"]) == 1.0 and int(run.state["rollbacks"]) == 0
-    np.testing.assert_array_equal(run.state["step"], np.asarray(states[4]["step"]))
+    assert float(run.state.lr_scale) == 1.0 and int(run.state.rollbacks) == 0
+    np.testing.assert_array_equal(run.state.step, np.asarray(states[4].step))
 
 
 def test_a_run_that_finished_with_the_same_config_gives_its_summary(finished, cfg):
@@ -171,7 +173,7 @@ def test_a_run_saved_before_the_weight_average_is_no_finished_run_of_todays_conf
     old = {**raw, "train": {k: v for k, v in raw["train"].items() if k != "ema_decay"}}
     checkpointer = Checkpointer(RunDir(tmp_path).checkpoints)
     try:
-        checkpointer.save(4, states[4], {"step": 4, "config": old, "shapes": state_shapes(states[4]),
+        checkpointer.save(4, to_tree(states[4]), {"step": 4, "config": old, "shapes": state_shapes(states[4]),
                                          "versions": {"gancli": "0.1.0"}})
     finally:
         checkpointer.close()

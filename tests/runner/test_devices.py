@@ -32,7 +32,7 @@ ON_FOUR_DEVICES = textwrap.dedent("""
     program = make_train_chunk(shared.problem, cfg.train.chunk).lower(state, np.int32(1)).compile().as_text()
     train_and_evaluate(cfg, Path(sys.argv[2]))
     print(json.dumps({"devices": len(jax.devices()), "mesh": shared.mesh.devices.size,
-                      "all_reduce": "all-reduce" in program, "placed": len(state["step"].sharding.device_set)}))
+                      "all_reduce": "all-reduce" in program, "placed": len(state.step.sharding.device_set)}))
 """)
 
 

@@ -49,6 +49,6 @@ def test_a_follower_follows_the_primary_and_exits_with_its_status(monkeypatch, t
     else:
         assert follow_run(cfg, tmp_path) is None
     # The template is the initial state's layout (its values the primary's to replace).
-    assert int(followed["template"]["step"]) == 0 and "g" in followed["template"] and "d" in followed["template"]
-    assert np.asarray(followed["template"]["lr_scale"]).shape == ()
+    assert int(followed["template"].step) == 0 and followed["template"].d is not None
+    assert np.asarray(followed["template"].lr_scale).shape == ()
     assert followed["sharding"] == "replicated" and followed["directory"] == tmp_path / "checkpoints"

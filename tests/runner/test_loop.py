@@ -19,20 +19,27 @@ from gancli.run_dir.layout import RunDir
 from gancli.run_dir.lock import RunLock
 from gancli.runner.loop import StopRequest, exit_status, train_runs
 from gancli.runner.trainer import train_and_evaluate
+from gancli.training.state import TrainState
 from tests.helpers import SMOKE, compose_config, records
+
+
+def at_step(step):
+    """A state with nothing in it but its step: all the loop reads of one."""
+    return TrainState(g={}, g_opt=(), step=np.int32(step), key=np.zeros(2, np.uint32), lr_scale=np.float32(1.0),
+                      rollbacks=np.int32(0))
 
 
 def fake_chunk(problem, length, replicas=False):
     """make_train_chunk's contract with no JAX: steps up to `stop` counted, the rest 0."""
 
     def chunk(state, stop):
-        steps = np.asarray(state["step"])
+        steps = np.asarray(state.step)
         first = int(steps.reshape(-1)[0])
         row = np.array([s if s <= stop else 0 for s in range(first + 1, first + length + 1)])
         metrics = {"step": row, "g_loss": row * 0.5}
         if replicas:
             metrics = {k: np.stack([v] * len(steps)) for k, v in metrics.items()}
-        return {**state, "step": np.full_like(steps, max(first, min(first + length, int(stop))))}, metrics
+        return state.replace(step=np.full_like(steps, max(first, min(first + length, int(stop))))), metrics
 
     return chunk
 
@@ -61,22 +68,22 @@ class FakeRun:
     def open(self):
         self.log.append("open")
         self.checkpointer = Recorder(self.log)
-        return {"step": np.int32(self.start_step)}
+        return at_step(self.start_step)
 
     def start(self, state, executor):
-        self.log.append(("start", int(state["step"])))
-        self.step, self.drawing = int(state["step"]), Recorder([])
+        self.log.append(("start", int(state.step)))
+        self.step, self.drawing = int(state.step), Recorder([])
 
     def after_chunk(self, state_of, metrics, step, end):
-        self.log.append(("chunk", step, end, np.asarray(metrics["step"]).tolist(), int(state_of()["step"])))
+        self.log.append(("chunk", step, end, np.asarray(metrics["step"]).tolist(), int(state_of().step)))
         return self.hook(step, end) if self.hook else None
 
     def checkpoint(self, state_of, step):
         self.log.append(("checkpoint", step))
 
     def finish(self, state_of, steps_per_s):
-        self.log.append(("finish", int(state_of()["step"])))
-        return {"seed": self.cfg.seed, "step": int(state_of()["step"])}
+        self.log.append(("finish", int(state_of().step)))
+        return {"seed": self.cfg.seed, "step": int(state_of().step)}
 
     def stop_writers(self, raise_errors=True):
         self.log.append(("stop_writers", raise_errors))
@@ -156,7 +163,7 @@ def test_a_rollback_goes_on_from_the_step_the_run_went_back_to(loop, tmp_path):
     def roll_back_once(step, end):
         if end == 8 and not rolled:
             rolled.append(True)
-            return {"step": np.int32(4)}, 4
+            return at_step(4), 4
         return None
 
     run = FakeRun(config(), tmp_path, after_chunk=roll_back_once)

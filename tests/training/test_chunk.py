@@ -43,7 +43,7 @@ def assert_close(a, b):
 def test_a_chunk_runs_its_steps_up_to_the_stop_and_skips_the_rest(smoke):
     problem, states, chunk = smoke
     state, metrics = chunk(copy(states[0]), np.int32(2))
-    assert int(state["step"]) == 2
+    assert int(state.step) == 2
     assert set(metrics) == {*problem.metric_names, "step"}
     assert metrics["step"].tolist() == [1, 2] + [0] * 8  # 0 where a step was skipped
     for name in problem.metric_names:
@@ -59,24 +59,24 @@ def test_the_host_loop_runs_the_same_steps_as_the_compiled_loop(smoke):
     host_chunk = make_train_chunk(replace(problem, host_loop=True), LENGTH)
     compiled, compiled_metrics = chunk(copy(states[0]), np.int32(3))
     looped, looped_metrics = host_chunk(copy(states[0]), np.int32(3))
-    assert int(looped["step"]) == 3 and looped_metrics["step"].tolist() == [1, 2, 3] + [0] * 7
-    assert_close(looped["g"], compiled["g"])
-    assert_close(looped["d"], compiled["d"])
+    assert int(looped.step) == 3 and looped_metrics["step"].tolist() == [1, 2, 3] + [0] * 7
+    assert_close(looped.g, compiled.g)
+    assert_close(looped.d, compiled.d)
     assert_close(looped_metrics, compiled_metrics)
     # Already past its stop, it runs nothing (and does not count backwards).
     again, metrics = host_chunk(copy(looped), np.int32(2))
-    assert int(again["step"]) == 3 and not np.asarray(metrics["step"]).any()
-    jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, again["g"]),
-                 jax.tree.map(np.asarray, looped["g"]))
+    assert int(again.step) == 3 and not np.asarray(metrics["step"]).any()
+    jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, again.g),
+                 jax.tree.map(np.asarray, looped.g))
 
 
 def test_seeds_trained_side_by_side_each_train_as_they_would_alone(smoke):
     problem, states, chunk = smoke
     together, metrics = make_train_chunk(problem, LENGTH, replicas=True)(stack_states(copy(states)), np.int32(3))
-    assert together["step"].tolist() == [3, 3]
+    assert together.step.tolist() == [3, 3]
     assert metrics["step"].shape == (2, LENGTH)  # a row per seed
     assert metrics["step"].tolist() == [[1, 2, 3] + [0] * 7] * 2
     for seed, state in enumerate(states):
         alone, alone_metrics = chunk(copy(state), np.int32(3))
-        assert_close(jax.tree.map(lambda leaf, i=seed: leaf[i], together["g"]), alone["g"])
+        assert_close(jax.tree.map(lambda leaf, i=seed: leaf[i], together.g), alone.g)
         assert_close({k: v[seed] for k, v in metrics.items()}, alone_metrics)

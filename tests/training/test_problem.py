@@ -12,6 +12,7 @@ from flax import nnx
 from gancli.errors import GancliError
 from gancli.training.keys import run_keys
 from gancli.training.problem import build, critic, generate, pack
+from gancli.training.state import to_tree
 from tests.helpers import SMOKE, assert_states_equal, compose_config
 
 GMM = ("model=gmm", "divergence=mle")
@@ -42,20 +43,20 @@ def test_run_keys_are_three_different_streams_that_the_seed_alone_fixes():
 def test_the_initial_state_starts_at_step_zero_with_full_rates_and_the_train_key(smoke):
     cfg, problem, init = smoke
     state = init(np.int32(cfg.seed))
-    assert set(state) == {"g", "g_opt", "d", "d_opt", "step", "key", "lr_scale", "rollbacks", "g_ema",
+    assert set(to_tree(state)) == {"g", "g_opt", "d", "d_opt", "step", "key", "lr_scale", "rollbacks", "g_ema",
                           "g_ema_weight"}
-    assert int(state["step"]) == 0 and float(state["lr_scale"]) == 1.0 and int(state["rollbacks"]) == 0
-    np.testing.assert_array_equal(key_data(state["key"]), key_data(run_keys(cfg.seed)[1]))
+    assert int(state.step) == 0 and float(state.lr_scale) == 1.0 and int(state.rollbacks) == 0
+    np.testing.assert_array_equal(key_data(state.key), key_data(run_keys(cfg.seed)[1]))
     # The average starts empty: a zero sum of zero weight (evaluated_generator then uses g itself).
-    assert float(state["g_ema_weight"]) == 0.0
-    assert all(not np.asarray(leaf).any() for leaf in jax.tree.leaves(state["g_ema"]))
+    assert float(state.g_ema_weight) == 0.0
+    assert all(not np.asarray(leaf).any() for leaf in jax.tree.leaves(state.g_ema))
 
 
 def test_the_initial_state_follows_the_seed_alone(smoke):
     cfg, _, init = smoke
     assert_states_equal(init(np.int32(cfg.seed)), init(np.int32(cfg.seed)))
     other = init(np.int32(cfg.seed + 1))
-    first, second = jax.tree.leaves(init(np.int32(cfg.seed))["g"]), jax.tree.leaves(other["g"])
+    first, second = jax.tree.leaves(init(np.int32(cfg.seed)).g), jax.tree.leaves(other.g)
     assert any(not np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
@@ -63,7 +64,7 @@ def test_init_defaults_to_the_configs_seed():
     cfg = compose_config(*SMOKE, "seed=5")
     _, init = build(cfg)
     # The train key of init() with no seed given: compiled alone, the weights left out.
-    np.testing.assert_array_equal(jax.jit(lambda: jax.random.key_data(init()["key"]))(), key_data(run_keys(5)[1]))
+    np.testing.assert_array_equal(jax.jit(lambda: jax.random.key_data(init().key))(), key_data(run_keys(5)[1]))
 
 
 def test_the_abstract_state_lays_out_what_init_makes(smoke):
@@ -78,7 +79,8 @@ def test_an_explicit_model_has_no_critic_in_its_problem_or_state():
     problem, init = build(compose_config(*SMOKE, *GMM))
     assert problem.explicit and problem.d_graph is None and problem.heads == ()
     assert problem.metric_names == ("log_likelihood", "divergence_estimate")
-    assert not {"d", "d_opt"} & set(jax.eval_shape(init))
+    abstract = jax.eval_shape(init)
+    assert abstract.d is None and abstract.d_opt is None
 
 
 @pytest.mark.parametrize(("overrides", "names"), [
@@ -132,7 +134,7 @@ def test_the_critics_optimiser_is_differentiable_at_zero_gradients_only_when_unr
 
 def test_generated_samples_are_the_generator_applied_to_the_prior(smoke):
     cfg, problem, init = smoke
-    g = init(np.int32(cfg.seed))["g"]
+    g = init(np.int32(cfg.seed)).g
     key = jax.random.key(11)
     x = generate(problem, g, key, 5)
     assert x.shape == (5, 2)
@@ -158,5 +160,5 @@ def test_packing_puts_consecutive_samples_side_by_side(k, expected):
 def test_the_critic_gives_one_output_per_packed_row_and_head(overrides, shape):
     problem, init = build(compose_config(*SMOKE, "train.batch_size=8", *overrides))
     # Traced abstractly: the shapes without initialising or running anything.
-    out = jax.eval_shape(lambda: critic(problem, init()["d"], pack(problem, jnp.zeros((8, 2)))))
+    out = jax.eval_shape(lambda: critic(problem, init().d, pack(problem, jnp.zeros((8, 2)))))
     assert out.shape == shape

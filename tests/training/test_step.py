@@ -31,7 +31,7 @@ def smoke():
 
     def step(state):
         """train_step's (state, metrics): the chunk stopped after one step."""
-        new, metrics = chunk(jax.tree.map(jnp.copy, state), np.int32(int(state["step"]) + 1))  # it donates its input
+        new, metrics = chunk(jax.tree.map(jnp.copy, state), np.int32(int(state.step) + 1))  # it donates its input
         return new, {k: v[0] for k, v in metrics.items() if k != "step"}
 
     return problem, jax.jit(init)(np.int32(cfg.seed)), step
@@ -67,23 +67,23 @@ def test_a_step_updates_the_critic_d_steps_times_then_the_generator_once(overrid
 def test_a_step_moves_the_step_on_and_keeps_the_key_rate_and_rollbacks(smoke):
     _, state, step = smoke
     new, _ = step(state)
-    assert int(new["step"]) == 1 and int(new["d_opt"][0].count) == 1 and int(new["g_opt"][0].count) == 1
-    np.testing.assert_array_equal(jax.random.key_data(new["key"]), jax.random.key_data(state["key"]))
-    assert float(new["lr_scale"]) == 1.0 and int(new["rollbacks"]) == 0
+    assert int(new.step) == 1 and int(new.d_opt[0].count) == 1 and int(new.g_opt[0].count) == 1
+    np.testing.assert_array_equal(jax.random.key_data(new.key), jax.random.key_data(state.key))
+    assert float(new.lr_scale) == 1.0 and int(new.rollbacks) == 0
 
 
 def test_the_critics_loss_is_its_objective_on_samples_drawn_from_the_steps_key(smoke):
     problem, state, step = smoke
-    state = {**state, "step": jnp.int32(5)}
+    state = state.replace(step=jnp.int32(5))
     _, metrics = step(state)
 
     @jax.jit
     def objective(state):
-        k_real, k_z = batch_keys(critic_update_key(step_key(state["key"], 5), 0))
+        k_real, k_z = batch_keys(critic_update_key(step_key(state.key, 5), 0))
         real = pack(problem, problem.data.sample(k_real, problem.batch_size))
-        fake = pack(problem, generate(problem, state["g"], k_z, problem.batch_size))
-        return critic_objective(problem.heads[0].objective, critic(problem, state["d"], real)[:, 0],
-                                critic(problem, state["d"], fake)[:, 0])
+        fake = pack(problem, generate(problem, state.g, k_z, problem.batch_size))
+        return critic_objective(problem.heads[0].objective, critic(problem, state.d, real)[:, 0],
+                                critic(problem, state.d, fake)[:, 0])
 
     expected = objective(state)
     np.testing.assert_allclose(metrics["d_loss"], -expected, rtol=1e-5, atol=1e-6)
@@ -96,30 +96,30 @@ def test_the_generator_is_scored_against_the_critic_after_its_update(smoke):
 
     @jax.jit
     def loss_against(d_params):
-        g_key = generator_key(step_key(state["key"], 0), problem.d_steps)
-        v = critic(problem, d_params, pack(problem, generate(problem, state["g"], g_key, problem.batch_size)))
+        g_key = generator_key(step_key(state.key, 0), problem.d_steps)
+        v = critic(problem, d_params, pack(problem, generate(problem, state.g, g_key, problem.batch_size)))
         return jnp.mean(generator_loss(problem.heads[0].objective, v[:, 0], problem.generator_loss))
 
-    np.testing.assert_allclose(metrics["g_loss"], loss_against(new["d"]), rtol=1e-5, atol=1e-6)
-    assert not np.isclose(metrics["g_loss"], loss_against(state["d"]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics["g_loss"], loss_against(new.d), rtol=1e-5, atol=1e-6)
+    assert not np.isclose(metrics["g_loss"], loss_against(state.d), rtol=1e-5, atol=1e-6)
 
 
 def test_a_steps_random_numbers_follow_its_step_count_not_its_history(smoke):
     _, state, step = smoke
-    at_5 = {**state, "step": jnp.int32(5)}
+    at_5 = state.replace(step=jnp.int32(5))
     first = step(at_5)
     assert_states_equal(first, step(at_5))  # the same step draws the same samples: a resume is exact
-    at_6, _ = step({**state, "step": jnp.int32(6)})
-    assert not np.array_equal(jax.tree.leaves(first[0]["d"])[0], jax.tree.leaves(at_6["d"])[0])
+    at_6, _ = step(state.replace(step=jnp.int32(6)))
+    assert not np.array_equal(jax.tree.leaves(first[0].d)[0], jax.tree.leaves(at_6.d)[0])
 
 
 def test_a_zero_learning_rate_scale_freezes_both_players_but_not_the_step(smoke):
     _, state, step = smoke
-    new, _ = step({**state, "lr_scale": jnp.float32(0.0)})
+    new, _ = step(state.replace(lr_scale=jnp.float32(0.0)))
     for player in ("g", "d"):
-        jax.tree.map(np.testing.assert_array_equal, host(new[player]), host(state[player]))
-    assert int(new["step"]) == 1 and int(new["d_opt"][0].count) == 1
-    assert float(new["lr_scale"]) == 0.0  # kept: a rollback's lower rates last
+        jax.tree.map(np.testing.assert_array_equal, host(getattr(new, player)), host(getattr(state, player)))
+    assert int(new.step) == 1 and int(new.d_opt[0].count) == 1
+    assert float(new.lr_scale) == 0.0  # kept: a rollback's lower rates last
 
 
 def test_the_learning_rate_scale_scales_the_critics_update(smoke):
@@ -127,9 +127,9 @@ def test_the_learning_rate_scale_scales_the_critics_update(smoke):
     update is taken from the same gradient at both scales)."""
     _, state, step = smoke
     full, _ = step(state)
-    half, _ = step({**state, "lr_scale": jnp.float32(0.5)})
-    for before, f, h in zip(jax.tree.leaves(host(state["d"])), jax.tree.leaves(host(full["d"])),
-                            jax.tree.leaves(host(half["d"])), strict=True):
+    half, _ = step(state.replace(lr_scale=jnp.float32(0.5)))
+    for before, f, h in zip(jax.tree.leaves(host(state.d)), jax.tree.leaves(host(full.d)),
+                            jax.tree.leaves(host(half.d)), strict=True):
         np.testing.assert_allclose(h - before, 0.5 * (f - before), rtol=1e-3, atol=1e-7)
 
 
@@ -138,8 +138,8 @@ def test_after_one_step_the_generator_average_is_the_new_generator(smoke):
     new, _ = step(state)
     # The running sum is (1 - decay) g_1 and its weight 1 - decay.
     weight = 1.0 - problem.ema_decay
-    np.testing.assert_allclose(float(new["g_ema_weight"]), weight, rtol=1e-4)
-    for avg, g in zip(jax.tree.leaves(host(new["g_ema"])), jax.tree.leaves(host(new["g"])), strict=True):
+    np.testing.assert_allclose(float(new.g_ema_weight), weight, rtol=1e-4)
+    for avg, g in zip(jax.tree.leaves(host(new.g_ema)), jax.tree.leaves(host(new.g)), strict=True):
         np.testing.assert_allclose(avg, weight * g, rtol=1e-4, atol=1e-9)
 
 
