@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from gancli.cli.overrides import check_overrides
-from gancli.commands.evaluate import eval_run, parse_eval_config
-from gancli.commands.sample import parse_sample_config, sample_run
+from gancli.commands.evaluate import eval_run
+from gancli.commands.sample import sample_run
 from gancli.errors import GancliError
 from gancli.evaluation.sample_metrics import FEATURE_METRICS, SAMPLE_METRICS
 from gancli.runner.trainer import train_and_evaluate
 from gancli.training.problem import build
-from tests.helpers import PLOTS, gancli
+from tests.helpers import PLOTS, command_config, gancli
 
 TINY_DCGAN = ("model=dcgan", "model.width=4", "prior.dim=8", "train.eval_samples=200", "data.mode_samples=300")
 
@@ -67,7 +67,7 @@ def test_a_run_on_images_draws_sample_grids(digits_run):
 @pytest.mark.slow
 def test_eval_of_an_image_run_reproduces_its_logged_metrics(digits_run, tmp_path):
     cfg, run_dir, summary = digits_run
-    result = eval_run(parse_eval_config({"run_dir": str(run_dir)}), tmp_path)
+    result = eval_run(command_config("eval", run_dir=str(run_dir)), tmp_path)
     for name in ("modes_captured", "mode_kl", "frechet_distance", "precision", "recall", "coverage"):
         assert result[name] == pytest.approx(summary[name], rel=1e-5), name
 
@@ -75,7 +75,7 @@ def test_eval_of_an_image_run_reproduces_its_logged_metrics(digits_run, tmp_path
 @pytest.mark.slow
 def test_sample_of_an_image_run_writes_a_grid(digits_run, tmp_path):
     _, run_dir, _ = digits_run
-    written = sample_run(parse_sample_config({"run_dir": str(run_dir), "n": 100, "out": str(tmp_path / "s.npy")}))
+    written = sample_run(command_config("sample", run_dir=str(run_dir), n=100, out=str(tmp_path / "s.npy")))
     samples = np.load(tmp_path / "s.npy")
     assert samples.shape == (100, 64) and samples.min() >= -1 and samples.max() <= 1
     with Image.open(written["png"]) as grid:
