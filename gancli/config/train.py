@@ -8,6 +8,7 @@ here imports Hydra.
 
 from __future__ import annotations
 
+import copy
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar, Literal
@@ -356,6 +357,7 @@ def saved_config(raw: dict[str, Any]) -> RunConfig:
     options (runs saved before each option had a class of its own carried them all, unread), and
     with each key added since the run was saved at what the run did (BEFORE_THE_KEY)."""
     hints = typing.get_type_hints(RunConfig)
+    raw = copy.deepcopy(raw)  # the caller's (a checkpoint's metadata) stays as saved
     raw = {key: _own_keys(hints[key], value) if key in hints else value for key, value in raw.items()}
     divergence = raw.get("divergence")
     wgan_gp = isinstance(divergence, dict) and divergence.get("name") == "wgan_gp"

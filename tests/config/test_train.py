@@ -3,6 +3,8 @@ naming the key; runs saved by older versions read as they ran."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from gancli.cli.overrides import check_overrides, group_options
@@ -162,7 +164,9 @@ def test_a_saved_config_reads_each_key_added_since_as_what_the_run_did():
            "model": {k: v for k, v in raw["model"].items() if f"model.{k}" not in BEFORE_THE_KEY},
            "divergence": {k: v for k, v in raw["divergence"].items() if f"divergence.{k}" not in BEFORE_THE_KEY}}
     del old["distributed"]
+    as_saved = copy.deepcopy(old)
     settings = saved_settings(old)
+    assert old == as_saved  # read, not changed: it is a checkpoint's metadata
     assert {k: settings[k] for k in BEFORE_THE_KEY} == BEFORE_THE_KEY
     assert (settings["train.ema_decay"], settings["model.pack"]) == (0.0, 1)  # conf/: 0.999 and 2
     with pytest.raises(GancliError, match="config key 'model.pack' is missing"):
