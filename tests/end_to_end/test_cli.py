@@ -14,6 +14,7 @@ import pytest
 from gancli.objectives.critic_losses import NOT_ONE_OBJECTIVE, OBJECTIVES
 from gancli.run_dir.checkpoints import Checkpointer
 from gancli.training.problem import build
+from gancli.training.state import to_tree
 from tests.helpers import (
     GANCLI,
     PLOTS,
@@ -266,7 +267,7 @@ def test_sigint_saves_and_exits_130(env, tmp_path):
     (step,) = Checkpointer(run_dir / "checkpoints", read_only=True).all_steps()
     cfg = compose_config(*SMOKE, "train.steps=200000", "train.ckpt_every=100000")
     abstract = jax.eval_shape(build(cfg)[1])
-    Checkpointer(run_dir / "checkpoints", read_only=True).read_verified(step, lambda _: abstract)  # intact
+    Checkpointer(run_dir / "checkpoints", read_only=True).read_verified(step, lambda _: to_tree(abstract))  # intact
 
 
 @pytest.mark.slow
